@@ -1,0 +1,69 @@
+// cug-admin: enrollment and administration of a cug server's store.
+#include "cli/program.hpp"
+#include "commands.hpp"
+
+#include <cstdio>
+
+namespace cug::admin {
+
+store::Options Context::options() const {
+    store::Options o;
+    o.lock_timeout = std::chrono::milliseconds(static_cast<long long>(lock_timeout * 1000));
+    return o;
+}
+
+Result<store::Store> Context::open_store() const {
+    return store::Store::open(store_dir, store::Actor::current("cug-admin"), options());
+}
+
+void print(const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+}
+
+}  // namespace cug::admin
+
+int main(int argc, char** argv) {
+    using namespace cug;
+    cli::harden_process();
+    admin::Context ctx;
+    ctx.store_dir = cli::default_store_dir();
+
+    CLI::App app{"cug-admin: enroll users, groups and cards on a cug server"};
+    app.name("cug-admin");
+    app.set_version_flag("--version", "cug-admin 0.1.0");
+    app.add_option("--store", ctx.store_dir, "store directory ($CUG_STORE, /var/lib/cug/store)");
+    app.add_option("--lock-timeout", ctx.lock_timeout,
+                   "seconds to wait for another writer (default 10)")
+        ->check(CLI::Range(0.0, 3600.0));
+    app.require_subcommand(1);
+    admin::add_init_command(app, ctx);
+    admin::add_user_commands(app, ctx);
+    admin::add_group_commands(app, ctx);
+    admin::add_member_commands(app, ctx);
+    admin::add_audit_command(app, ctx);
+    admin::add_check_command(app, ctx);
+    admin::add_server_command(app, ctx);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::string message = e.what();
+        while (!message.empty() && message.back() == '\n')
+            message.pop_back();
+        for (auto& c : message)
+            if (c == '\n') c = ' ';
+        fmt::print(stderr, "cug-admin: {} (see cug-admin --help)\n", message);
+        return exit_status(Errc::usage);
+    }
+    if (!ctx.action) {
+        fmt::print(stderr, "cug-admin: no command given (see cug-admin --help)\n");
+        return exit_status(Errc::usage);
+    }
+    return cli::report("cug-admin", ctx.action());
+}

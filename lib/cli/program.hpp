@@ -1,0 +1,22 @@
+// What every cug program does around its work: harden the process, turn an
+// Error into one line on stderr and a sysexits.h status.
+#pragma once
+
+#include "core/result.hpp"
+
+#include <functional>
+#include <string_view>
+
+namespace cug::cli {
+
+// No core dumps (they would hold keys and passwords), files private by default.
+void harden_process();
+
+// Prints "program: message" on stderr for an error and returns its exit status;
+// 0 for success.
+int report(std::string_view program, const Result<void>& result);
+
+// The store directory from --store, else $CUG_STORE, else /var/lib/cug/store.
+std::string default_store_dir();
+
+}  // namespace cug::cli

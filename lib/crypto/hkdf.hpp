@@ -1,0 +1,19 @@
+// HKDF-SHA-256 (RFC 5869).
+#pragma once
+
+#include "crypto/secret.hpp"
+
+#include <initializer_list>
+
+namespace cug::crypto {
+
+SecretBuffer hkdf_extract(ByteView salt, ByteView ikm);
+// length <= 255 * 32.
+SecretBuffer hkdf_expand(ByteView prk, ByteView info, std::size_t length);
+SecretBuffer hkdf(ByteView salt, ByteView ikm, ByteView info, std::size_t length);
+
+// Each part as a 2-byte big-endian length and its bytes: the unambiguous
+// concatenation the key schedules use for "info" strings.
+Bytes length_prefixed(std::initializer_list<ByteView> parts);
+
+}  // namespace cug::crypto

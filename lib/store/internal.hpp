@@ -1,0 +1,34 @@
+// Shared between the store's source files only.
+#pragma once
+
+#include "store/store.hpp"
+
+#include <lmdb.h>
+
+namespace cug::store {
+
+struct Databases {
+    MDB_dbi dbi[8] = {};
+    MDB_dbi operator[](Table t) const { return dbi[static_cast<int>(t)]; }
+};
+
+// Keys of the meta database.
+inline constexpr std::string_view meta_schema = "schema";
+inline constexpr std::string_view meta_generation = "generation";
+inline constexpr std::string_view meta_created = "created";
+inline constexpr std::string_view meta_server_name = "server.name";
+inline constexpr std::string_view meta_server_key = "server.key";    // PKCS#8 DER
+inline constexpr std::string_view meta_server_cert = "server.cert";  // DER
+inline constexpr std::string_view meta_password_params = "password.params";
+inline constexpr std::string_view meta_audit_limit = "audit.limit";
+inline constexpr std::string_view meta_audit_next = "audit.next";    // next sequence number
+inline constexpr std::string_view meta_audit_first = "audit.first";  // oldest kept
+
+// Keys of the counters database.
+inline constexpr std::string_view counter_key_id = "key_id";
+
+inline bool starts_with(ByteView key, ByteView prefix) {
+    return key.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), key.begin());
+}
+
+}  // namespace cug::store

@@ -1,0 +1,217 @@
+// The server's store: one LMDB environment in one directory, the single source
+// of truth (DESIGN.md, "Server store").
+//
+// Every logical change is one write transaction with full fsync, run through
+// Store::write(); a crash at any instant leaves the old or the new state. Many
+// processes may open the same store; writers queue on a lock file with a
+// timeout (so a stuck writer is reported, not waited on forever), readers never
+// block. The map grows by itself when a transaction fills it.
+#pragma once
+
+#include "core/result.hpp"
+#include "crypto/p256.hpp"
+#include "crypto/password.hpp"
+#include "crypto/x509.hpp"
+#include "store/records.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+typedef struct MDB_txn MDB_txn;
+
+namespace cug::store {
+
+// Who makes a change, for the audit log.
+struct Actor {
+    std::uint32_t uid = 0;
+    std::string name;     // "root", or "root via sudo by alice"
+    std::string program;  // "cug-admin"
+    // The calling process's real user (and SUDO_USER when run through sudo).
+    static Actor current(std::string program);
+};
+
+struct Options {
+    // How long a writer waits for another process's write transaction.
+    std::chrono::milliseconds lock_timeout{10'000};
+    // The map a newly opened environment starts with; it doubles when full.
+    std::size_t initial_map_size = std::size_t{64} << 20;
+};
+
+struct InitParams {
+    std::string server_name;
+    crypto::Argon2Params password_params;
+    std::uint64_t audit_limit = 100'000;   // entries kept; the oldest go first
+    std::int64_t certificate_days = 3650;  // validity of the server certificate
+};
+
+// Which of the store's databases (for statistics and checks).
+enum class Table { meta, counters, users, groups, members, addresses, sessions, audit };
+inline constexpr Table all_tables[] = {Table::meta,     Table::counters, Table::users,
+                                       Table::groups,   Table::members,  Table::addresses,
+                                       Table::sessions, Table::audit};
+const char* table_name(Table);
+
+struct Databases;  // the open LMDB handles, private to the store
+
+// A consistent snapshot of the store. Everything read from it is a copy.
+class ReadTxn {
+  public:
+    ReadTxn(const ReadTxn&) = delete;
+    ReadTxn& operator=(const ReadTxn&) = delete;
+
+    std::uint64_t generation() const;  // moves with every committed change
+    std::string server_name() const;
+    Result<crypto::PrivateKey> server_key() const;
+    Result<crypto::Certificate> server_certificate() const;
+    Result<crypto::Argon2Params> password_params() const;
+    std::uint64_t audit_limit() const;
+
+    Result<std::optional<User>> find_user(std::string_view name) const;
+    Result<User> user(std::string_view name) const;  // Errc::not_found if absent
+    // Visits users in name order; stops at the first error fn returns.
+    Result<void> for_each_user(const std::function<Result<void>(const User&)>& fn) const;
+
+    Result<std::optional<Group>> find_group(std::string_view name) const;
+    Result<Group> group(std::string_view name) const;
+    Result<std::vector<Group>> groups() const;  // in name order
+
+    Result<std::optional<Membership>> find_membership(std::string_view user,
+                                                      std::string_view group) const;
+    Result<std::vector<Membership>> memberships_of(std::string_view user) const;  // by group
+    Result<std::vector<Membership>> members_of(std::string_view group) const;     // by address
+    // Every membership, in (group, address) order.
+    Result<void> for_each_member(const std::function<Result<void>(const Membership&)>& fn) const;
+
+    // Audit entries with time >= since (unix seconds), oldest first, at most `limit`
+    // (the newest `limit` of them when more match).
+    Result<std::vector<AuditEntry>> audit(std::int64_t since, std::size_t limit) const;
+
+    std::uint64_t entries(Table) const;  // number of entries in a database
+
+    // Verifies every invariant the store promises; returns what is wrong (empty = fine).
+    Result<std::vector<std::string>> check() const;
+
+  protected:
+    ReadTxn(MDB_txn* txn, const Databases& dbs) : txn_(txn), dbs_(dbs) {}
+    friend class Store;
+
+    Result<std::optional<Bytes>> get(Table, ByteView key) const;
+    std::uint64_t meta_u64(std::string_view key) const;
+
+    MDB_txn* txn_;
+    const Databases& dbs_;
+};
+
+// A write transaction. Every method that changes something also appends its
+// audit entry; a failed method leaves the transaction unusable for commit.
+class WriteTxn : public ReadTxn {
+  public:
+    Result<void> add_user(std::string_view name, std::string password_hash);
+    Result<void> delete_user(std::string_view name);  // and its memberships and session
+    Result<void> set_password(std::string_view name, std::string password_hash);
+    Result<void> set_enabled(std::string_view name, bool enabled);
+    // Replaces a user record as is (for later modules: failed-login counters, card keys).
+    Result<void> put_user(const User& user);
+
+    // A new group with a fresh key epoch. The prefix must not overlap another group's.
+    Result<Group> add_group(std::string_view name, const net::Prefix& prefix);
+    // Refuses a group with members unless `force`, which removes them too.
+    Result<void> delete_group(std::string_view name, bool force);
+
+    // Gives the user a stable address in the group: `address` if given, else the
+    // next free one after the last handed out (so a freed address is not reused
+    // until the prefix wraps).
+    Result<Membership> add_member(std::string_view group, std::string_view user,
+                                  std::optional<net::Address> address = std::nullopt);
+    Result<void> delete_member(std::string_view group, std::string_view user);
+
+    // A never-reused number from a named counter (key ids, receiver indices...).
+    Result<std::uint64_t> next_counter(std::string_view name);
+
+    // Appends to the audit log (the methods above do it themselves).
+    Result<void> audit_event(std::string_view action, std::string_view subject,
+                             std::string_view detail);
+
+  private:
+    WriteTxn(MDB_txn* txn, const Databases& dbs, const Actor& actor)
+        : ReadTxn(txn, dbs), actor_(actor) {}
+    friend class Store;
+
+    Result<void> put(Table, ByteView key, ByteView value);
+    Result<void> del(Table, ByteView key);
+    Result<void> put_meta_u64(std::string_view key, std::uint64_t value);
+    Result<void> remove_membership(Group& group, const Membership& m);
+
+    const Actor& actor_;
+    bool map_full_ = false;
+};
+
+class Store {
+  public:
+    // Creates a new store in `dir` (made 0700 if missing) with a fresh server
+    // key and self-signed certificate. Errc::exists if a store is already there.
+    static Result<Store> create(const std::filesystem::path& dir, const InitParams& params,
+                                Actor actor, Options options = {});
+    // Opens an existing store. Errc::no_input if there is none, Errc::config if it
+    // is not a cug store or has a newer schema.
+    static Result<Store> open(const std::filesystem::path& dir, Actor actor, Options options = {});
+
+    Store(Store&&) noexcept;
+    Store& operator=(Store&&) noexcept;
+    ~Store();
+
+    const std::filesystem::path& dir() const;
+
+    // Runs fn in a read snapshot. fn returns Result<T>; so does read.
+    template <typename F>
+    auto read(F&& fn) -> std::invoke_result_t<F, ReadTxn&> {
+        return run<ReadTxn>(std::forward<F>(fn), [this](auto&& body) { return read_txn(body); });
+    }
+    // Runs fn in one write transaction and commits if it succeeds. fn may be
+    // run more than once (after the map has grown), so it must only touch the
+    // transaction.
+    template <typename F>
+    auto write(F&& fn) -> std::invoke_result_t<F, WriteTxn&> {
+        return run<WriteTxn>(std::forward<F>(fn), [this](auto&& body) { return write_txn(body); });
+    }
+
+    // Problems with the files themselves (modes, ownership), for `check`.
+    std::vector<std::string> check_files() const;
+    // Bytes the store occupies on disk.
+    std::uint64_t disk_size() const;
+
+  private:
+    struct Impl;
+    explicit Store(std::unique_ptr<Impl> impl);
+
+    Result<void> read_txn(const std::function<Result<void>(ReadTxn&)>& body);
+    Result<void> write_txn(const std::function<Result<void>(WriteTxn&)>& body);
+
+    template <typename Txn, typename F, typename Runner>
+    auto run(F&& fn, Runner&& runner) -> std::invoke_result_t<F, Txn&> {
+        using R = std::invoke_result_t<F, Txn&>;
+        if constexpr (std::is_same_v<R, Result<void>>) {
+            return runner(std::function<Result<void>(Txn&)>(std::forward<F>(fn)));
+        } else {
+            std::optional<R> out;
+            auto status = runner(std::function<Result<void>(Txn&)>([&](Txn& txn) -> Result<void> {
+                out.emplace(fn(txn));
+                if (!*out) return out->error();
+                return ok();
+            }));
+            if (!status) return std::move(status).error();
+            return std::move(*out);
+        }
+    }
+
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cug::store

@@ -1,0 +1,13 @@
+// Quoting outside input inside one-line error messages.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace cug::wire {
+
+// 'text' in single quotes, printable ASCII kept, anything else as \xNN, cut
+// after `max` bytes with "...": safe to put in a one-line message.
+std::string quote_for_message(std::string_view text, std::size_t max = 40);
+
+}  // namespace cug::wire

@@ -1,0 +1,47 @@
+# Shared by the command-line tests: a private store per run, assertions that
+# name what failed, and cleanup by trap even when a test fails.
+set -euo pipefail
+
+: "${CUG_BIN:?CUG_BIN must name the cmd directory of a build}"
+ADMIN_BIN="$CUG_BIN/cug-admin"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/cug-admin-test.XXXXXX")
+STORE="$WORK/store"
+CHEAP="m=8,t=1,p=1"   # Argon2id cost for tests: the hashing is tested elsewhere
+cleanup_pids=()
+cleanup() {
+  local pid
+  for pid in "${cleanup_pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+admin() { "$ADMIN_BIN" --store "$STORE" "$@"; }
+
+# expect STATUS CMD...: runs CMD, wants exit STATUS and, on failure, exactly one
+# line on stderr. Leaves stdout in $OUT and stderr in $ERR.
+expect() {
+  local want=$1; shift
+  local status=0
+  OUT=$("$@" 2>"$WORK/stderr") || status=$?
+  ERR=$(cat "$WORK/stderr")
+  [ "$status" -eq "$want" ] || fail "'$*' exited $status, wanted $want (stderr: $ERR)"
+  if [ "$want" -ne 0 ]; then
+    [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ] && [ -n "$ERR" ] ||
+      fail "'$*' should print one line on stderr, printed: $ERR"
+    case "$ERR" in cug-admin:*) ;; *) fail "'$*' stderr does not start with the program name: $ERR" ;; esac
+  fi
+}
+
+# contains HAYSTACK NEEDLE
+contains() { case "$1" in *"$2"*) ;; *) fail "expected '$2' in: $1" ;; esac; }
+
+# A password on file descriptor 3 for the command that follows.
+with_password() { local pw=$1; shift; "$@" 3< <(printf '%s\n' "$pw"); }
+
+# Field of a JSON document on stdin: json_get 'expression on d'
+json_get() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+new_store() { expect 0 admin init --server-name test-server --password-cost "$CHEAP"; }

@@ -1,0 +1,458 @@
+#include "store/store.hpp"
+
+#include "core/time.hpp"
+#include "store/names.hpp"
+#include "support/temp_dir.hpp"
+
+#include <doctest/doctest.h>
+#include <lmdb.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+#include <thread>
+
+using namespace cug;
+using namespace cug::store;
+using cug::testing::TempDir;
+
+namespace {
+
+const crypto::Argon2Params cheap{8, 1, 1};
+
+Actor tester() {
+    return Actor{0, "tester", "store_test"};
+}
+
+InitParams params(std::uint64_t audit_limit = 100'000) {
+    InitParams p;
+    p.server_name = "cug-test-server";
+    p.password_params = cheap;
+    p.audit_limit = audit_limit;
+    return p;
+}
+
+Store make_store(const TempDir& dir, std::uint64_t audit_limit = 100'000, Options options = {}) {
+    auto st = Store::create(dir / "store", params(audit_limit), tester(), options);
+    REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.error().message));
+    return std::move(*st);
+}
+
+std::string hash(std::string_view password) {
+    auto h = crypto::hash_password(as_bytes(password), cheap);
+    REQUIRE(h.ok());
+    return *h;
+}
+
+template <typename T>
+T must(Result<T> r) {
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+    return std::move(*r);
+}
+
+void must(Result<void> r) {
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+}
+
+Errc error_of(const Result<void>& r) {
+    REQUIRE_FALSE(r.ok());
+    return r.error().code;
+}
+
+template <typename T>
+Errc error_of(const Result<T>& r) {
+    REQUIRE_FALSE(r.ok());
+    return r.error().code;
+}
+
+// Raw access for planting damage and schema changes, with the store closed.
+void raw_put(const std::filesystem::path& dir, const char* db, ByteView key, ByteView value) {
+    MDB_env* env;
+    REQUIRE(mdb_env_create(&env) == 0);
+    mdb_env_set_maxdbs(env, 16);
+    REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0600) == 0);
+    MDB_txn* txn;
+    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+    MDB_dbi dbi;
+    REQUIRE(mdb_dbi_open(txn, db, 0, &dbi) == 0);
+    MDB_val k{key.size(), const_cast<std::uint8_t*>(key.data())};
+    MDB_val v{value.size(), const_cast<std::uint8_t*>(value.data())};
+    REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+    REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+}
+
+std::vector<std::string> problems_of(Store& st) {
+    return must(st.read([](ReadTxn& t) { return t.check(); }));
+}
+
+}  // namespace
+
+TEST_CASE("a new store is private, versioned and holds the server identity") {
+    TempDir dir;
+    Store st = make_store(dir);
+    struct stat s {};
+    REQUIRE(stat((dir / "store").c_str(), &s) == 0);
+    CHECK((s.st_mode & 0777) == 0700);
+    REQUIRE(stat((dir / "store" / "data.mdb").c_str(), &s) == 0);
+    CHECK((s.st_mode & 0777) == 0600);
+    CHECK(st.check_files().empty());
+
+    must(st.read([](ReadTxn& t) -> Result<void> {
+        CHECK(t.server_name() == "cug-test-server");
+        auto key = CUG_TRY(t.server_key());
+        auto cert = CUG_TRY(t.server_certificate());
+        CHECK(cert.subject_cn() == "cug-test-server");
+        CHECK(*cert.public_key() == key.public_key());
+        CHECK(*t.password_params() == cheap);
+        CHECK(t.generation() == 1);
+        auto log = CUG_TRY(t.audit(0, 10));
+        REQUIRE(log.size() == 1);
+        CHECK(log[0].action == "store.init");
+        CHECK(log[0].program == "store_test");
+        return ok();
+    }));
+    CHECK(problems_of(st).empty());
+}
+
+TEST_CASE("create refuses an existing store; open refuses missing, foreign and newer ones") {
+    TempDir dir;
+    { Store st = make_store(dir); }
+    CHECK(error_of(Store::create(dir / "store", params(), tester())) == Errc::exists);
+    CHECK(Store::open(dir / "store", tester()).ok());
+    CHECK(error_of(Store::open(dir / "nothing", tester())) == Errc::no_input);
+
+    // An LMDB environment that is not ours.
+    std::filesystem::create_directory(dir / "foreign");
+    {
+        MDB_env* env;
+        REQUIRE(mdb_env_create(&env) == 0);
+        REQUIRE(mdb_env_open(env, (dir / "foreign").c_str(), 0, 0600) == 0);
+        MDB_txn* txn;
+        REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+        MDB_dbi dbi;
+        REQUIRE(mdb_dbi_open(txn, nullptr, 0, &dbi) == 0);
+        std::string k = "x", v = "y";
+        MDB_val key{k.size(), k.data()}, val{v.size(), v.data()};
+        REQUIRE(mdb_put(txn, dbi, &key, &val, 0) == 0);
+        REQUIRE(mdb_txn_commit(txn) == 0);
+        mdb_env_close(env);
+    }
+    CHECK(error_of(Store::open(dir / "foreign", tester())) == Errc::config);
+
+    // A store written by a newer cug: refused, not downgraded.
+    Bytes two{0, 0, 0, 0, 0, 0, 0, 2};
+    raw_put(dir / "store", "meta", as_bytes("schema"), two);
+    auto newer = Store::open(dir / "store", tester());
+    CHECK(error_of(newer) == Errc::config);
+    CHECK(newer.error().message.find("newer") != std::string::npos);
+}
+
+TEST_CASE("users: add, refuse duplicates and bad names, change, delete") {
+    TempDir dir;
+    Store st = make_store(dir);
+    const std::string h = hash("passwd1-A");
+    must(st.write([&](WriteTxn& t) { return t.add_user("USER-A", h); }));
+    CHECK(error_of(st.write([&](WriteTxn& t) { return t.add_user("USER-A", h); })) == Errc::exists);
+    for (const char* bad : {"", "-lead", "has space", "slash/y", "ünicode", ".dot"})
+        CHECK(error_of(st.write([&](WriteTxn& t) { return t.add_user(bad, h); })) == Errc::invalid);
+    CHECK(error_of(st.write([&](WriteTxn& t) { return t.add_user(std::string(65, 'a'), h); })) ==
+          Errc::invalid);
+    must(st.write([&](WriteTxn& t) { return t.add_user(std::string(64, 'a'), h); }));
+
+    must(st.write([&](WriteTxn& t) { return t.set_enabled("USER-A", false); }));
+    auto u = must(st.read([](ReadTxn& t) { return t.user("USER-A"); }));
+    CHECK_FALSE(u.enabled);
+    CHECK(*crypto::verify_password(u.password_hash, as_bytes("passwd1-A")));
+
+    const std::string h2 = hash("another-pw");
+    must(st.write([&](WriteTxn& t) { return t.set_password("USER-A", h2); }));
+    u = must(st.read([](ReadTxn& t) { return t.user("USER-A"); }));
+    CHECK(*crypto::verify_password(u.password_hash, as_bytes("another-pw")));
+
+    CHECK(error_of(st.write([](WriteTxn& t) { return t.delete_user("NOBODY"); })) ==
+          Errc::not_found);
+    CHECK(error_of(st.write([](WriteTxn& t) { return t.set_enabled("NOBODY", true); })) ==
+          Errc::not_found);
+    must(st.write([](WriteTxn& t) { return t.delete_user("USER-A"); }));
+    CHECK_FALSE(must(st.read([](ReadTxn& t) { return t.find_user("USER-A"); })).has_value());
+    CHECK(problems_of(st).empty());
+}
+
+TEST_CASE("a failed change leaves nothing behind") {
+    TempDir dir;
+    Store st = make_store(dir);
+    const std::string h = hash("passwd1-A");
+    const auto before =
+        must(st.read([](ReadTxn& t) { return Result<std::uint64_t>(t.generation()); }));
+    auto r = st.write([&](WriteTxn& t) -> Result<void> {
+        CUG_CHECK(t.add_user("USER-A", h));
+        CUG_TRY(t.add_group("VPN1", *net::Prefix::parse("10.0.0.0/24")));
+        return t.add_user("USER-A", h);  // fails: the whole change goes
+    });
+    CHECK(error_of(r) == Errc::exists);
+    must(st.read([&](ReadTxn& t) -> Result<void> {
+        CHECK_FALSE(CUG_TRY(t.find_user("USER-A")).has_value());
+        CHECK_FALSE(CUG_TRY(t.find_group("VPN1")).has_value());
+        CHECK(t.generation() == before);
+        CHECK(CUG_TRY(t.audit(0, 100)).size() == 1);
+        return ok();
+    }));
+}
+
+TEST_CASE("groups: fresh epochs, unique key ids, no overlapping prefixes") {
+    TempDir dir;
+    Store st = make_store(dir);
+    auto g1 = must(st.write(
+        [](WriteTxn& t) { return t.add_group("VPN1", *net::Prefix::parse("10.0.0.0/24")); }));
+    auto g2 = must(st.write(
+        [](WriteTxn& t) { return t.add_group("VPN2", *net::Prefix::parse("fd00:2::/64")); }));
+    CHECK(g1.current.key_id != g2.current.key_id);
+    CHECK(g1.current.secret.size() == 32);
+    CHECK_FALSE(crypto::equal_ct(g1.current.secret.view(), g2.current.secret.view()));
+
+    auto add = [&](const char* name, const char* prefix) {
+        return st.write([&](WriteTxn& t) -> Result<void> {
+            CUG_TRY(t.add_group(name, *net::Prefix::parse(prefix)));
+            return ok();
+        });
+    };
+    CHECK(error_of(add("VPN1", "10.9.0.0/24")) == Errc::exists);
+    CHECK(error_of(add("VPN3", "10.0.0.128/25")) == Errc::invalid);  // inside VPN1
+    CHECK(error_of(add("VPN3", "10.0.0.0/8")) == Errc::invalid);     // around VPN1
+    CHECK(error_of(add("VPN3", "fd00:2:0:0:8000::/65")) == Errc::invalid);
+    CHECK(error_of(add("VPN3", "10.1.0.0/31")) == Errc::invalid);   // too small
+    CHECK(error_of(add("VPN3", "127.0.0.0/8")) == Errc::invalid);   // loopback
+    CHECK(error_of(add("VPN3", "224.0.0.0/24")) == Errc::invalid);  // multicast
+    CHECK(error_of(add("VPN3", "fe80::/64")) == Errc::invalid);     // link-local
+    CHECK(error_of(add("bad name", "10.2.0.0/24")) == Errc::invalid);
+    must(add("VPN3", "10.1.0.0/30"));
+
+    // Key ids are never reused, even after the group holding one is gone.
+    must(st.write([](WriteTxn& t) { return t.delete_group("VPN3", false); }));
+    auto g4 = must(st.write(
+        [](WriteTxn& t) { return t.add_group("VPN4", *net::Prefix::parse("10.1.0.0/30")); }));
+    CHECK(g4.current.key_id > g2.current.key_id + 1);
+    CHECK(problems_of(st).empty());
+}
+
+TEST_CASE("members get stable, unique addresses; freed ones wait for the wrap") {
+    TempDir dir;
+    Store st = make_store(dir);
+    const std::string h = hash("passwd1-A");
+    must(st.write([&](WriteTxn& t) -> Result<void> {
+        for (const char* u : {"A", "B", "C", "D", "E", "F", "G", "H"})
+            CUG_CHECK(t.add_user(u, h));
+        CUG_TRY(t.add_group("G29", *net::Prefix::parse("192.0.2.0/29")));  // 6 usable
+        CUG_TRY(t.add_group("V6", *net::Prefix::parse("fd00:6::/120")));
+        return ok();
+    }));
+    auto add = [&](const char* g, const char* u) {
+        return st.write([&](WriteTxn& t) { return t.add_member(g, u); });
+    };
+    CHECK(must(add("G29", "A")).address.to_string() == "192.0.2.1");
+    CHECK(must(add("G29", "B")).address.to_string() == "192.0.2.2");
+    CHECK(must(add("V6", "A")).address.to_string() == "fd00:6::1");
+    CHECK(error_of(add("G29", "A")) == Errc::exists);
+    CHECK(error_of(add("G29", "NOBODY")) == Errc::not_found);
+    CHECK(error_of(add("NOGROUP", "A")) == Errc::not_found);
+
+    // A freed address is not handed to the next member at once.
+    must(st.write([](WriteTxn& t) { return t.delete_member("G29", "A"); }));
+    CHECK(must(add("G29", "C")).address.to_string() == "192.0.2.3");
+    // Explicit addresses: inside, usable, free.
+    auto explicit_add = [&](const char* u, const char* a) {
+        return st.write(
+            [&](WriteTxn& t) { return t.add_member("G29", u, net::Address::parse(a)); });
+    };
+    CHECK(error_of(explicit_add("D", "192.0.2.0")) == Errc::invalid);  // network
+    CHECK(error_of(explicit_add("D", "192.0.2.7")) == Errc::invalid);  // broadcast
+    CHECK(error_of(explicit_add("D", "192.0.2.9")) == Errc::invalid);  // outside
+    CHECK(error_of(explicit_add("D", "192.0.2.2")) == Errc::exists);   // B's
+    CHECK(must(explicit_add("D", "192.0.2.6")).address.to_string() == "192.0.2.6");
+    CHECK(must(add("G29", "E")).address.to_string() == "192.0.2.4");
+    CHECK(must(add("G29", "F")).address.to_string() == "192.0.2.5");
+    // Wrapped: the search comes round to the address A gave back.
+    CHECK(must(add("G29", "G")).address.to_string() == "192.0.2.1");
+    CHECK(error_of(add("G29", "H")) == Errc::unavailable);  // six of six
+
+    auto members = must(st.read([](ReadTxn& t) { return t.members_of("G29"); }));
+    REQUIRE(members.size() == 6);
+    CHECK(members.front().user == "G");  // ordered by address
+    CHECK(members.back().user == "D");
+    auto of_a = must(st.read([](ReadTxn& t) { return t.memberships_of("A"); }));
+    REQUIRE(of_a.size() == 1);
+    CHECK(of_a[0].group == "V6");
+
+    // Deleting a user frees its addresses and counts; deleting a group needs --force.
+    must(st.write([](WriteTxn& t) { return t.delete_user("B"); }));
+    auto g = must(st.read([](ReadTxn& t) { return t.group("G29"); }));
+    CHECK(g.member_count == 5);
+    CHECK(error_of(st.write([](WriteTxn& t) { return t.delete_group("G29", false); })) ==
+          Errc::invalid);
+    CHECK(problems_of(st).empty());
+    must(st.write([](WriteTxn& t) { return t.delete_group("G29", true); }));
+    CHECK(must(st.read([](ReadTxn& t) { return t.memberships_of("C"); })).empty());
+    CHECK(problems_of(st).empty());
+}
+
+TEST_CASE("the audit log records every change and stays within its limit") {
+    TempDir dir;
+    Store st = make_store(dir, 5);
+    const std::string h = hash("passwd1-A");
+    for (int i = 0; i < 12; ++i)
+        must(st.write([&](WriteTxn& t) { return t.add_user(fmt::format("U{}", i), h); }));
+    auto log = must(st.read([](ReadTxn& t) { return t.audit(0, 100); }));
+    REQUIRE(log.size() == 5);
+    CHECK(log.front().seq == 9);  // 1 init + 12 adds = 13 entries; the newest five kept
+    CHECK(log.back().seq == 13);
+    CHECK(log.back().action == "user.add");
+    CHECK(log.back().subject == "U11");
+    CHECK(log.back().actor == "tester");
+    auto newest = must(st.read([](ReadTxn& t) { return t.audit(0, 2); }));
+    REQUIRE(newest.size() == 2);
+    CHECK(newest[0].seq == 12);
+    auto future = must(st.read([](ReadTxn& t) { return t.audit(unix_now() + 3600, 100); }));
+    CHECK(future.empty());
+    CHECK(problems_of(st).empty());
+}
+
+TEST_CASE("check finds planted damage") {
+    TempDir dir;
+    {
+        Store st = make_store(dir);
+        const std::string h = hash("passwd1-A");
+        must(st.write([&](WriteTxn& t) -> Result<void> {
+            CUG_CHECK(t.add_user("A", h));
+            CUG_TRY(t.add_group("VPN1", *net::Prefix::parse("10.0.0.0/24")));
+            CUG_TRY(t.add_member("VPN1", "A"));
+            return ok();
+        }));
+    }
+    // An address index entry with no membership behind it.
+    raw_put(dir / "store", "addresses", address_key("VPN1", *net::Address::parse("10.0.0.9")),
+            as_bytes("A"));
+    // A membership for a user that does not exist.
+    Membership ghost{"GHOST", "VPN1", *net::Address::parse("10.0.0.1"), 1};
+    raw_put(dir / "store", "members", membership_key("GHOST", "VPN1"), encode_membership(ghost));
+    auto st = Store::open(dir / "store", tester());
+    REQUIRE(st.ok());
+    auto problems = problems_of(*st);
+    auto mentions = [&](std::string_view text) {
+        for (const auto& p : problems)
+            if (p.find(text) != std::string::npos) return true;
+        return false;
+    };
+    CHECK(mentions("10.0.0.9"));
+    CHECK(mentions("names no user"));
+    CHECK(mentions("counts 1 members but has 2"));
+}
+
+TEST_CASE("the map grows when a change does not fit") {
+    TempDir dir;
+    Options small;
+    small.initial_map_size = 1 << 20;
+    Store st = make_store(dir, 100'000, small);
+    const std::string h = hash("passwd1-A");
+    // About 4 MiB of users in one transaction, then more in many.
+    must(st.write([&](WriteTxn& t) -> Result<void> {
+        for (int i = 0; i < 20000; ++i)
+            CUG_CHECK(t.add_user(fmt::format("user-{:06}", i), h));
+        return ok();
+    }));
+    for (int batch = 0; batch < 4; ++batch)
+        must(st.write([&](WriteTxn& t) -> Result<void> {
+            for (int i = 0; i < 2000; ++i)
+                CUG_CHECK(t.add_user(fmt::format("more-{}-{:04}", batch, i), h));
+            return ok();
+        }));
+    must(st.read([](ReadTxn& t) -> Result<void> {
+        CHECK(t.entries(Table::users) == 28000);
+        return ok();
+    }));
+    CHECK(st.disk_size() > (4u << 20));
+}
+
+TEST_CASE("several processes write at once and nothing is lost") {
+    TempDir dir;
+    { Store st = make_store(dir); }
+    const std::string h = hash("passwd1-A");
+    constexpr int writers = 4, each = 25;
+    std::vector<pid_t> children;
+    for (int w = 0; w < writers; ++w) {
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            auto st = Store::open(dir / "store", tester());
+            int failures = st.ok() ? 0 : 1;
+            for (int i = 0; st.ok() && i < each; ++i)
+                if (!st->write(
+                        [&](WriteTxn& t) { return t.add_user(fmt::format("w{}-{}", w, i), h); }))
+                    ++failures;
+            _exit(failures);
+        }
+        children.push_back(pid);
+    }
+    for (pid_t pid : children) {
+        int status = 0;
+        REQUIRE(waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+    auto st = must(Store::open(dir / "store", tester()));
+    must(st.read([&](ReadTxn& t) -> Result<void> {
+        CHECK(t.entries(Table::users) == writers * each);
+        CHECK(t.entries(Table::audit) == writers * each + 1);
+        CHECK(t.generation() == writers * each + 1);
+        return ok();
+    }));
+    CHECK(problems_of(st).empty());
+}
+
+TEST_CASE("a writer that holds the store too long is reported, not waited on forever") {
+    TempDir dir;
+    { Store st = make_store(dir); }
+    int ready[2];
+    REQUIRE(pipe(ready) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        auto st = Store::open(dir / "store", tester());
+        (void)st->write([&](WriteTxn&) -> Result<void> {
+            (void)!write(ready[1], "x", 1);
+            std::this_thread::sleep_for(std::chrono::seconds(2));
+            return ok();
+        });
+        _exit(0);
+    }
+    char c;
+    REQUIRE(read(ready[0], &c, 1) == 1);
+    Options impatient;
+    impatient.lock_timeout = std::chrono::milliseconds(100);
+    auto st = must(Store::open(dir / "store", tester(), impatient));
+    auto r = st.write([](WriteTxn& t) { return t.add_user("late", "x"); });
+    CHECK(error_of(r) == Errc::temporary);
+    CHECK(r.error().message.find(std::to_string(pid)) != std::string::npos);
+    // Reading goes on meanwhile.
+    CHECK(st.read([](ReadTxn& t) { return t.find_user("anyone"); }).ok());
+    int status;
+    waitpid(pid, &status, 0);
+    close(ready[0]);
+    close(ready[1]);
+}
+
+TEST_CASE("names and prefixes") {
+    CHECK(check_user_name("USER-A").ok());
+    CHECK(check_user_name("a.b_c-9").ok());
+    CHECK_FALSE(check_user_name("_x").ok());
+    CHECK(check_group_name(std::string(32, 'v')).ok());
+    CHECK_FALSE(check_group_name(std::string(33, 'v')).ok());
+    CHECK(last_offset(*net::Prefix::parse("10.0.0.0/24")) == 254);
+    CHECK(last_offset(*net::Prefix::parse("fd00::/120")) == 255);
+    CHECK(last_offset(*net::Prefix::parse("10.0.0.0/30")) == 2);
+    CHECK(check_group_prefix(*net::Prefix::parse("fd00::/64")).ok());
+    CHECK_FALSE(check_group_prefix(*net::Prefix::parse("::ffff:10.0.0.0/120")).ok());
+    CHECK_FALSE(check_group_prefix(*net::Prefix::parse("ff02::/64")).ok());
+    CHECK_FALSE(check_group_prefix(*net::Prefix::parse("169.254.0.0/16")).ok());
+}
