@@ -104,7 +104,12 @@ Result<Certificate> Certificate::from_der(ByteView der) {
         X509_free(cert);
         return make_error(Errc::invalid, "bytes follow the certificate");
     }
-    return Certificate(cert);
+    // OpenSSL reads BER leniently; one spelling per certificate keeps
+    // fingerprints and comparisons honest.
+    Certificate parsed(cert);
+    if (parsed.to_der() != Bytes(der.begin(), der.end()))
+        return make_error(Errc::invalid, "the certificate is not in canonical DER");
+    return parsed;
 }
 
 Result<Certificate> Certificate::from_pem(std::string_view pem) {

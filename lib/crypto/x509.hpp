@@ -23,7 +23,7 @@ struct CertificateRequest {
 
 class Certificate {
   public:
-    // Nothing may follow the DER.
+    // Canonical DER only, and nothing may follow it.
     static Result<Certificate> from_der(ByteView der);
     static Result<Certificate> from_pem(std::string_view pem);
 
