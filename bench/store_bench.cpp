@@ -154,13 +154,14 @@ int main(int argc, char** argv) {
                 u.card = card;
                 CUG_CHECK(t.put_user(u));
                 CUG_TRY(t.add_member(group_name(i % args.groups), name));
-                if (i % 10 == 0)
-                    CUG_TRY(t.add_member(group_name((i / 10 + 1) % args.groups), name));
+                if (i % 10 == 0 && args.groups > 1)  // a second group, never the first again
+                    CUG_TRY(t.add_member(
+                        group_name((i + 1 + (i / 10) % (args.groups - 1)) % args.groups), name));
             }
             return ok();
         }),
              "inserting users");
-        memberships += (last - first) + (last - first + 9) / 10;
+        memberships += (last - first) + (args.groups > 1 ? (last + 9) / 10 - (first + 9) / 10 : 0);
     }
     const double insert_seconds = seconds_since(insert_start);
 
@@ -187,6 +188,16 @@ int main(int argc, char** argv) {
         return micros[std::min(micros.size() - 1, static_cast<std::size_t>(p * micros.size()))];
     };
 
+    // One change per transaction, as cug-admin makes them: each a full fsync.
+    constexpr int single_changes = 200;
+    const auto single_start = Clock::now();
+    for (int n = 0; n < single_changes; ++n)
+        must(reopened.write([&](store::WriteTxn& t) {
+            return t.add_user(fmt::format("single-{:04}", n), hash);
+        }),
+             "adding a user alone");
+    const double single_seconds = seconds_since(single_start);
+
     std::uint64_t audit_entries = 0;
     must(reopened.read([&](store::ReadTxn& t) -> Result<void> {
         audit_entries = t.entries(store::Table::audit);
@@ -203,6 +214,8 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(memberships), static_cast<unsigned long long>(args.batch));
     std::printf("  bulk insert:  %.1f s, %.0f users/s (user + card + memberships + audit)\n",
                 insert_seconds, static_cast<double>(args.users) / insert_seconds);
+    std::printf("  single changes: %.0f per second (%d one-user transactions, each fsynced)\n",
+                single_changes / single_seconds, single_changes);
     std::printf("  lookup (user + memberships, own read snapshot), %llu random users:\n",
                 static_cast<unsigned long long>(args.lookups));
     std::printf("    median %.2f us, p99 %.2f us, p99.9 %.2f us, max %.2f us\n", percentile(0.5),

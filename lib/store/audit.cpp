@@ -31,8 +31,7 @@ Result<void> WriteTxn::audit_event(std::string_view action, std::string_view sub
         for (auto e = cursor.first(); e && entry.seq + 1 - first > limit; e = cursor.first()) {
             auto seq = parse_seq_key(e->key);
             if (!seq) return make_error(Errc::config, "the store is corrupt: bad audit key");
-            int rc = cursor.del();
-            if (rc) return lmdb::error_from(rc, "pruning the audit log");
+            CUG_CHECK(status(cursor.del(), "pruning the audit log"));
             first = *seq + 1;
         }
     }

@@ -464,18 +464,20 @@ std::uint64_t ReadTxn::entries(Table table) const {
 
 Result<void> WriteTxn::put(Table table, ByteView key, ByteView value) {
     MDB_val k = lmdb::val(key), v = lmdb::val(value);
-    int rc = mdb_put(txn_, dbs_[table], &k, &v, 0);
-    if (rc == MDB_MAP_FULL) map_full_ = true;  // Store::write grows the map and retries
-    if (rc) return lmdb::error_from(rc, "writing to the store");
-    return ok();
+    return status(mdb_put(txn_, dbs_[table], &k, &v, 0), "writing to the store");
+}
+
+Result<void> WriteTxn::status(int rc, std::string_view what) {
+    if (rc == MDB_SUCCESS) return ok();
+    // Puts and deletes (which can split pages too) may fill the map;
+    // Store::write then grows it and runs the change again.
+    if (rc == MDB_MAP_FULL) map_full_ = true;
+    return lmdb::error_from(rc, what);
 }
 
 Result<void> WriteTxn::del(Table table, ByteView key) {
     MDB_val k = lmdb::val(key);
-    int rc = mdb_del(txn_, dbs_[table], &k, nullptr);
-    if (rc == MDB_MAP_FULL) map_full_ = true;  // deletes can split pages too
-    if (rc) return lmdb::error_from(rc, "deleting from the store");
-    return ok();
+    return status(mdb_del(txn_, dbs_[table], &k, nullptr), "deleting from the store");
 }
 
 Result<void> WriteTxn::put_meta_u64(std::string_view key, std::uint64_t value) {

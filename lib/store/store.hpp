@@ -145,6 +145,8 @@ class WriteTxn : public ReadTxn {
     friend class Store;
 
     Result<void> put(Table, ByteView key, ByteView value);
+    // An LMDB return code as a Result, noting a full map for Store::write.
+    Result<void> status(int rc, std::string_view what);
     Result<void> del(Table, ByteView key);
     Result<void> put_meta_u64(std::string_view key, std::uint64_t value);
     Result<void> remove_membership(Group& group, const Membership& m);
