@@ -35,20 +35,23 @@ Result<std::optional<Membership>> ReadTxn::find_membership(std::string_view user
     return std::optional<Membership>(CUG_TRY(decode_membership(user, group, *value)));
 }
 
+// The membership an address index entry points at.
+Result<Membership> ReadTxn::membership_at(ByteView address_key, ByteView user) const {
+    auto parts = split_key(address_key);
+    if (!parts) return make_error(Errc::config, "the store is corrupt: bad address key");
+    auto m = CUG_TRY(find_membership(as_chars(user), parts->first));
+    if (!m)
+        return make_error(Errc::config,
+                          "the store is corrupt: address of {} in {} has no membership",
+                          as_chars(user), parts->first);
+    return std::move(*m);
+}
+
 Result<void> ReadTxn::for_each_member(
     const std::function<Result<void>(const Membership&)>& fn) const {
     lmdb::Cursor cursor(txn_, dbs_[Table::addresses]);
     for (auto e = cursor.first(); e; e = cursor.next()) {
-        auto parts = split_key(e->key);
-        if (!parts) return make_error(Errc::config, "the store is corrupt: bad address key");
-        const std::string group(parts->first);
-        const std::string user(as_chars(e->value));
-        auto m = CUG_TRY(find_membership(user, group));
-        if (!m)
-            return make_error(Errc::config,
-                              "the store is corrupt: address of {} in {} has no membership", user,
-                              group);
-        CUG_CHECK(fn(*m));
+        CUG_CHECK(fn(CUG_TRY(membership_at(e->key, e->value))));
     }
     if (!cursor.ok()) return lmdb::error_from(cursor.status(), "listing members");
     return ok();
@@ -59,13 +62,7 @@ Result<std::vector<Membership>> ReadTxn::members_of(std::string_view group) cons
     const Bytes prefix = membership_key(group, "");  // group \0, as address keys begin
     lmdb::Cursor cursor(txn_, dbs_[Table::addresses]);
     for (auto e = cursor.seek(prefix); e && starts_with(e->key, prefix); e = cursor.next()) {
-        const std::string user(as_chars(e->value));
-        auto m = CUG_TRY(find_membership(user, group));
-        if (!m)
-            return make_error(Errc::config,
-                              "the store is corrupt: address of {} in {} has no membership", user,
-                              group);
-        out.push_back(std::move(*m));
+        out.push_back(CUG_TRY(membership_at(e->key, e->value)));
     }
     if (!cursor.ok()) return lmdb::error_from(cursor.status(), "listing members");
     return out;

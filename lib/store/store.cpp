@@ -296,6 +296,26 @@ void sync_dir(const fs::path& dir) {
 
 }  // namespace
 
+Result<Store> Store::open_environment(const fs::path& dir, Actor actor, Options options,
+                                      bool create) {
+    auto impl = std::make_unique<Impl>();
+    impl->dir = dir;
+    impl->actor = std::move(actor);
+    impl->options = options;
+    CUG_CHECK(impl->open_env());
+    CUG_CHECK(impl->open_databases(create));
+    return Store(std::move(impl));
+}
+
+std::uint64_t Store::schema() {
+    std::uint64_t schema = 0;
+    (void)read([&](ReadTxn& txn) -> Result<void> {
+        schema = txn.meta_u64(meta_schema);
+        return ok();
+    });
+    return schema;
+}
+
 Result<Store> Store::open(const fs::path& dir, Actor actor, Options options) {
     std::error_code ec;
     if (!fs::exists(dir, ec) || !store_exists(dir)) {
@@ -305,18 +325,8 @@ Result<Store> Store::open(const fs::path& dir, Actor actor, Options options) {
         return make_error(Errc::no_input, "no store at {} (create one with 'cug-admin init')",
                           dir.string());
     }
-    auto impl = std::make_unique<Impl>();
-    impl->dir = dir;
-    impl->actor = std::move(actor);
-    impl->options = options;
-    CUG_CHECK(impl->open_env());
-    CUG_CHECK(impl->open_databases(false));
-    Store store(std::move(impl));
-    std::uint64_t schema = 0;
-    CUG_CHECK(store.read([&](ReadTxn& txn) -> Result<void> {
-        schema = txn.meta_u64(meta_schema);
-        return ok();
-    }));
+    auto store = CUG_TRY(open_environment(dir, std::move(actor), options, false));
+    const std::uint64_t schema = store.schema();
     if (schema == 0)
         return make_error(Errc::config, "{} is not a cug store (no schema version)", dir.string());
     if (schema > schema_version)
@@ -330,11 +340,11 @@ Result<Store> Store::open(const fs::path& dir, Actor actor, Options options) {
 Result<Store> Store::create(const fs::path& dir, const InitParams& params, Actor actor,
                             Options options) {
     if (store_exists(dir)) {
-        auto existing = Store::open(dir, actor, options);
-        if (existing || existing.error().code != Errc::config ||
-            existing.error().message.find("no schema") == std::string::npos)
-            return make_error(Errc::exists, "a store already exists at {}", dir.string());
-        // An earlier init died before its one transaction committed: start over.
+        // Only an init that died before its one transaction committed may be redone.
+        auto existing = open_environment(dir, actor, options, false);
+        if (existing ? existing->schema() != 0 : existing.error().code != Errc::config)
+            return existing ? make_error(Errc::exists, "a store already exists at {}", dir.string())
+                            : std::move(existing).error();
     }
     // The expensive parts before any lock is taken.
     auto key = CUG_TRY(crypto::PrivateKey::generate());
@@ -346,13 +356,7 @@ Result<Store> Store::create(const fs::path& dir, const InitParams& params, Actor
     auto key_der = key.to_der();
 
     CUG_CHECK(make_store_dir(dir));
-    auto impl = std::make_unique<Impl>();
-    impl->dir = dir;
-    impl->actor = std::move(actor);
-    impl->options = options;
-    CUG_CHECK(impl->open_env());
-    CUG_CHECK(impl->open_databases(true));
-    Store store(std::move(impl));
+    auto store = CUG_TRY(open_environment(dir, std::move(actor), options, true));
     CUG_CHECK(store.write([&](WriteTxn& txn) -> Result<void> {
         if (txn.meta_u64(meta_schema) != 0)
             return make_error(Errc::exists, "a store already exists at {}", dir.string());

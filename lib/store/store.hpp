@@ -103,6 +103,7 @@ class ReadTxn {
     friend class Store;
 
     Result<std::optional<Bytes>> get(Table, ByteView key) const;
+    Result<Membership> membership_at(ByteView address_key, ByteView user) const;
     std::uint64_t meta_u64(std::string_view key) const;
 
     MDB_txn* txn_;
@@ -192,6 +193,10 @@ class Store {
   private:
     struct Impl;
     explicit Store(std::unique_ptr<Impl> impl);
+    // The environment and its databases, opened (or created); nothing checked.
+    static Result<Store> open_environment(const std::filesystem::path& dir, Actor actor,
+                                          Options options, bool create);
+    std::uint64_t schema();  // 0 when the store has none
 
     Result<void> read_txn(const std::function<Result<void>(ReadTxn&)>& body);
     Result<void> write_txn(const std::function<Result<void>(WriteTxn&)>& body);

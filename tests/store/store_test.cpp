@@ -149,6 +149,23 @@ TEST_CASE("create refuses an existing store; open refuses missing, foreign and n
     CHECK(newer.error().message.find("newer") != std::string::npos);
 }
 
+TEST_CASE("an init that died before committing is redone") {
+    TempDir dir;
+    std::filesystem::create_directory(dir / "store");
+    {
+        // What a killed init leaves: LMDB's files, none of our databases or meta.
+        MDB_env* env;
+        REQUIRE(mdb_env_create(&env) == 0);
+        REQUIRE(mdb_env_open(env, (dir / "store").c_str(), 0, 0600) == 0);
+        mdb_env_close(env);
+    }
+    REQUIRE(std::filesystem::exists(dir / "store" / "data.mdb"));
+    CHECK(error_of(Store::open(dir / "store", tester())) == Errc::config);
+    auto st = Store::create(dir / "store", params(), tester());
+    REQUIRE(st.ok());
+    CHECK(problems_of(*st).empty());
+}
+
 TEST_CASE("users: add, refuse duplicates and bad names, change, delete") {
     TempDir dir;
     Store st = make_store(dir);
