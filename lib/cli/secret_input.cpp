@@ -83,7 +83,7 @@ class EchoOff {
         struct termios quiet = saved_tty;
         quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
         quiet.c_lflag |= ECHONL;
-        active_ = tcsetattr(fd, TCSAFLUSH, &quiet) == 0;
+        tcsetattr(fd, TCSAFLUSH, &quiet);
     }
     ~EchoOff() {
         if (tty_fd < 0) return;
@@ -98,11 +98,9 @@ class EchoOff {
             raise(sig);
         }
     }
-    bool active() const { return active_; }
 
   private:
     int fd_;
-    bool active_ = false;
     static constexpr int signals_[5] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
     struct sigaction old_[5];
 };

@@ -2,8 +2,6 @@
 
 #include "wire/text.hpp"
 
-#include <sys/socket.h>
-
 namespace cug::store {
 
 namespace {

@@ -82,11 +82,6 @@ class TlvReader {
             if (!seen_.test(t)) return false;
         return true;
     }
-    bool has_any(std::initializer_list<std::uint8_t> tags) const {
-        for (auto t : tags)
-            if (seen_.test(t)) return true;
-        return false;
-    }
 
   private:
     wire::Reader r_;

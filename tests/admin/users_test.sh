@@ -65,3 +65,20 @@ actions=$(printf '%s' "$OUT" | json_get '" ".join(e["action"] for e in d)')
 expect 0 admin check
 contains "$OUT" "store is consistent: 1 users"
 pass "every change is audited; the store checks out"
+
+# On a terminal: asked twice, never echoed; two different answers are refused.
+on_tty() {  # on_tty "answer1" "answer2" ARGS...: runs cug-admin on a pseudo-terminal
+  local first=$1 second=$2; shift 2
+  local status=0
+  OUT=$( (sleep 0.3; printf '%s\n' "$first"; sleep 0.3; printf '%s\n' "$second") |
+         script -qec "$(printf '%q ' "$ADMIN_BIN" --store "$STORE" "$@")" /dev/null) || status=$?
+  return $status
+}
+on_tty "tty-secret-1" "tty-secret-1" user add USER-T || fail "user add on a terminal: $OUT"
+contains "$OUT" "New password for USER-T:"
+case "$OUT" in *tty-secret-1*) fail "the password was echoed: $OUT" ;; esac
+status=0; on_tty "tty-secret-1" "tty-secret-2" user add USER-U || status=$?
+[ "$status" -eq 65 ] || fail "different answers should exit 65, got $status: $OUT"
+contains "$OUT" "the two passwords differ"
+expect 67 admin user show USER-U
+pass "terminal prompt: no echo, asked twice"
