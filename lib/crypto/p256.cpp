@@ -286,4 +286,24 @@ bool verify(const PublicKey& key, ByteView message, ByteView der_signature) {
                             message.size()) == 1;
 }
 
+Result<Bytes> sign_digest(const PrivateKey& key, const Digest& digest) {
+    ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.native(), nullptr));
+    std::size_t n = 0;
+    if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
+        EVP_PKEY_sign(ctx.get(), nullptr, &n, digest.data(), digest.size()) != 1)
+        return make_error(Errc::internal, "ECDSA signing failed");
+    Bytes out(n);
+    if (EVP_PKEY_sign(ctx.get(), out.data(), &n, digest.data(), digest.size()) != 1)
+        return make_error(Errc::internal, "ECDSA signing failed");
+    out.resize(n);
+    return out;
+}
+
+bool verify_digest(const PublicKey& key, const Digest& digest, ByteView der_signature) {
+    ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.native(), nullptr));
+    return ctx && EVP_PKEY_verify_init(ctx.get()) == 1 &&
+           EVP_PKEY_verify(ctx.get(), der_signature.data(), der_signature.size(), digest.data(),
+                           digest.size()) == 1;
+}
+
 }  // namespace cug::crypto

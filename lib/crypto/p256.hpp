@@ -72,5 +72,8 @@ Result<SecretBuffer> ecdh(const PrivateKey& own, const PublicKey& peer);
 // ECDSA with SHA-256; DER signature.
 Result<Bytes> sign(const PrivateKey& key, ByteView message);
 bool verify(const PublicKey& key, ByteView message, ByteView der_signature);
+// The same over a SHA-256 digest computed elsewhere (what a PIV card signs).
+Result<Bytes> sign_digest(const PrivateKey& key, const Digest& digest);
+bool verify_digest(const PublicKey& key, const Digest& digest, ByteView der_signature);
 
 }  // namespace cug::crypto

@@ -79,6 +79,12 @@ Result<Certificate> build(const PrivateKey& signer, const X509* issuer,
     X509V3_set_ctx(&ctx, issuer ? const_cast<X509*>(issuer) : cert.get(), cert.get(), nullptr,
                    nullptr, 0);
     const bool server = request.role == CertificateRequest::Role::server_ca;
+    if (request.role == CertificateRequest::Role::attestation) {
+        if (!add_extension(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE"))
+            return fail();
+        if (X509_sign(cert.get(), signer.native(), EVP_sha256()) <= 0) return fail();
+        return Certificate(cert.release());
+    }
     const bool extensions =
         add_extension(cert.get(), &ctx, NID_basic_constraints,
                       server ? "critical,CA:TRUE,pathlen:0" : "critical,CA:FALSE") &&

@@ -14,7 +14,8 @@ typedef struct x509_st X509;
 namespace cug::crypto {
 
 struct CertificateRequest {
-    enum class Role { server_ca, user };
+    // attestation: what a card's attestation key vouches for one of its keys.
+    enum class Role { server_ca, user, attestation };
     std::string common_name;
     std::int64_t not_before = 0;  // unix seconds
     std::int64_t not_after = 0;

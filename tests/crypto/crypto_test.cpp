@@ -1,6 +1,7 @@
 // Known-answer tests from the published vectors, then the properties the rest
 // of cug relies on (round trips, refusals).
 #include "crypto/aead.hpp"
+#include "crypto/block.hpp"
 #include "crypto/hash.hpp"
 #include "crypto/hkdf.hpp"
 #include "crypto/p256.hpp"
@@ -386,4 +387,23 @@ TEST_CASE("secret buffers are zero-filled, movable, wiped and compared in consta
     CHECK_FALSE(equal_ct(as_bytes("abc"), as_bytes("abcd")));
     CHECK(equal_ct({}, {}));
     CHECK(random_u64() != random_u64());
+}
+
+TEST_CASE("block ciphers for PIV management keys (FIPS-197 C.1/C.3, SP 800-67 example)") {
+    auto aes128 =
+        block_encrypt(BlockCipher::aes128, range(0, 16), hex("00112233445566778899aabbccddeeff"));
+    REQUIRE(aes128.ok());
+    CHECK(hex_of(*aes128) == "69c4e0d86a7b0430d8cdb78070b4c55a");
+    auto aes256 =
+        block_encrypt(BlockCipher::aes256, range(0, 32), hex("00112233445566778899aabbccddeeff"));
+    CHECK(hex_of(*aes256) == "8ea2b7ca516745bfeafc49904b496089");
+    CHECK(hex_of(*block_decrypt(BlockCipher::aes256, range(0, 32), *aes256)) ==
+          "00112233445566778899aabbccddeeff");
+    const Bytes tdes_key = hex("0123456789abcdef23456789abcdef01456789abcdef0123");
+    auto tdes = block_encrypt(BlockCipher::tdes, tdes_key, as_bytes("The qufc"));
+    // SP 800-67's example spells its plaintext "The qufck brown fox jump".
+    CHECK(hex_of(*tdes) == "a826fd8ce53b855f");
+    CHECK(as_chars(*block_decrypt(BlockCipher::tdes, tdes_key, *tdes)) == "The qufc");
+    CHECK_FALSE(block_encrypt(BlockCipher::tdes, tdes_key, Bytes(16)).ok());
+    CHECK_FALSE(block_encrypt(BlockCipher::aes192, Bytes(16), Bytes(16)).ok());
 }
