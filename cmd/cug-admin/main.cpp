@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
     admin::add_audit_command(app, ctx);
     admin::add_check_command(app, ctx);
     admin::add_server_command(app, ctx);
+    admin::add_card_commands(app, ctx);
 
     try {
         app.parse(argc, argv);

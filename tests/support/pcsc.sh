@@ -12,12 +12,14 @@
 # parallel (and a system pcscd) do not collide. pcsc_stop (called by the
 # caller's cleanup) stops everything by PID.
 : "${CUG_VCARD:?CUG_VCARD must name the cug-vcard program}"
+: "${CUG_CARD_WAIT:?CUG_CARD_WAIT must name the cug-card-wait program}"
 
 PCSC_WORK=""
 PCSC_PID=""
 PCSC_PORT=0
 PCSC_PREFIX=""
 declare -A CARD_PID=()
+declare -A CARD_READER=()
 
 # A base port with READERS free ports after it.
 pcsc_free_ports() {
@@ -89,11 +91,10 @@ card_insert() {
   "$CUG_VCARD" insert "$(card_state "$name")" --port $((PCSC_PORT + reader)) --wait 5 \
     2>>"$PCSC_WORK/vcard-$name.log" &
   CARD_PID[$name]=$!
-  # pcscd polls its readers about every 400 ms: wait until the card shows.
-  for _ in $(seq 100); do
-    opensc-tool -l 2>/dev/null | grep -F "$(reader_name "$reader")" | grep -q "Yes" && return 0
-    sleep 0.05
-  done
+  CARD_READER[$name]=$reader
+  # pcscd polls its readers about every 400 ms: wait until it has seen the
+  # card (after any removal before it had been noticed).
+  "$CUG_CARD_WAIT" "$(reader_name "$reader")" present 5000 >/dev/null && return 0
   echo "card $name did not appear in reader $reader" >&2
   return 1
 }
@@ -104,4 +105,7 @@ card_pull() {
   kill "${CARD_PID[$name]}" 2>/dev/null || true
   wait "${CARD_PID[$name]}" 2>/dev/null || true
   unset "CARD_PID[$name]"
+  # Until pcscd notices, the reader still shows the card.
+  "$CUG_CARD_WAIT" "$(reader_name "${CARD_READER[$name]}")" absent 5000 >/dev/null || true
+  unset "CARD_READER[$name]"
 }
