@@ -5,8 +5,11 @@
 set -euo pipefail
 build=${1:-build/release}
 admin_bin="$(cd "$build/cmd" && pwd)/cug-admin"
+export CUG_VCARD="$(cd "$build/tests" && pwd)/cug-vcard"
+export CUG_CARD_WAIT="$(cd "$build/tests" && pwd)/cug-card-wait"
+. "$(dirname "$0")/../tests/support/pcsc.sh"
 work=$(mktemp -d /tmp/cug-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap 'pcsc_stop; rm -rf "$work"' EXIT
 store="$work/store"
 admin() { "$admin_bin" --store "$store" "$@"; }
 say() { printf '\n\033[1m%s\033[0m\n' "$*" 2>/dev/null || printf '\n%s\n' "$*"; }
@@ -34,6 +37,20 @@ run member add VPN1 USER-B
 run member add VPN2 USER-C
 run member add VPN2 USER-D
 
+say "5. Each user gets a smart card. Here: four virtual PIV cards in four readers of a private pcscd."
+pcsc_start 4
+n=0
+for user in USER-A USER-B USER-C USER-D; do
+  card_init "$user"
+  card_insert "$user" "$n"
+  printf '$ cug-admin card enroll %s --reader "%s" --new-pin-fd 3   # PIN 24680%s\n' "$user" "$(reader_name $n)" "$n"
+  admin card enroll "$user" --reader "$(reader_name $n)" --new-pin-fd 3 3< <(printf '24680%s\n' "$n")
+  n=$((n + 1))
+done
+
+say "What a terminal reads from USER-A's card without the PIN:"
+run card show --reader "$(reader_name 0)"
+
 say "The server's tables now. Users:"
 run user list
 say "Groups:"
@@ -44,4 +61,4 @@ say "What was done, from the audit log:"
 run audit
 say "The store verifies itself:"
 run check
-say "Next steps of the scenario (cards, login, tunnels, the terminal swap) arrive with cugd, cug-login and cug-tun."
+say "Next steps of the scenario (login, tunnels, the terminal swap) arrive with cugd, cug-login and cug-tun."
