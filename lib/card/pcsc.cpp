@@ -214,25 +214,27 @@ Connection& Connection::operator=(Connection&& other) noexcept {
     return *this;
 }
 
+long Connection::reconnect() {
+    DWORD proto = 0;
+    LONG rc = SCardReconnect(card_, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
+                             SCARD_LEAVE_CARD, &proto);
+    if (rc == SCARD_S_SUCCESS) protocol_ = proto;
+    return rc;
+}
+
 Result<Bytes> Connection::transmit_raw(ByteView apdu) {
     const SCARD_IO_REQUEST* pci = protocol_ == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
     Bytes out(258 + 16);
     DWORD length = static_cast<DWORD>(out.size());
     LONG rc = SCardTransmit(card_, pci, apdu.data(), static_cast<DWORD>(apdu.size()), nullptr,
                             out.data(), &length);
-    if (rc == SCARD_W_RESET_CARD) {
+    if (rc == SCARD_W_RESET_CARD && (rc = reconnect()) == SCARD_S_SUCCESS) {
         // Another program reset the card between our transactions: carry on
         // with the fresh card (every operation selects and verifies anew).
-        DWORD proto = 0;
-        rc = SCardReconnect(card_, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
-                            SCARD_LEAVE_CARD, &proto);
-        if (rc == SCARD_S_SUCCESS) {
-            protocol_ = proto;
-            length = static_cast<DWORD>(out.size());
-            rc = SCardTransmit(card_, proto == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1,
-                               apdu.data(), static_cast<DWORD>(apdu.size()), nullptr, out.data(),
-                               &length);
-        }
+        length = static_cast<DWORD>(out.size());
+        rc = SCardTransmit(card_, protocol_ == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1,
+                           apdu.data(), static_cast<DWORD>(apdu.size()), nullptr, out.data(),
+                           &length);
     }
     if (rc != SCARD_S_SUCCESS) return pcsc_error(rc, "talking to the card", reader_);
     out.resize(length);
@@ -241,6 +243,10 @@ Result<Bytes> Connection::transmit_raw(ByteView apdu) {
 
 Result<void> Connection::begin_transaction() {
     LONG rc = SCardBeginTransaction(card_);
+    // The card was reset since we last used it -- by the end of our own
+    // previous transaction, or by another program: reconnect and go on.
+    if (rc == SCARD_W_RESET_CARD && (rc = reconnect()) == SCARD_S_SUCCESS)
+        rc = SCardBeginTransaction(card_);
     if (rc != SCARD_S_SUCCESS) return pcsc_error(rc, "reserving the card", reader_);
     return ok();
 }

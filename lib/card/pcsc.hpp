@@ -73,6 +73,7 @@ class Connection : public Transport {
     Connection(long card, unsigned long protocol, std::string reader)
         : card_(card), protocol_(protocol), reader_(std::move(reader)) {}
     friend class Context;
+    long reconnect();  // after a card reset; returns the PC/SC code
     long card_ = 0;
     unsigned long protocol_ = 0;
     std::string reader_;

@@ -66,6 +66,17 @@ for n in 0 1; do
 done
 pass "OpenSC reads the same 9D keys"
 
+# The cards at work, through the high-level card API the terminal programs use.
+for n in 0 1 2 3; do
+  out=$("$CUG_CARD_USE" "$(reader_name $n)" agree "24680$n") || fail "ECDH on card $n: $out"
+  out=$("$CUG_CARD_USE" "$(reader_name $n)" sign) || fail "presence signature on card $n: $out"
+done
+status=0; out=$("$CUG_CARD_USE" "$(reader_name 0)" agree 999999) || status=$?
+[ "$status" -eq 77 ] || fail "a wrong PIN should give status 77, gave $status: $out"
+contains "$out" "wrong PIN (2 tries left)"
+out=$("$CUG_CARD_USE" "$(reader_name 0)" agree 246800) || fail "the right PIN after a wrong one: $out"
+pass "ECDH with 9D after the PIN, presence signatures with 9E, wrong PIN counted"
+
 expect 0 admin audit --json
 [ "$(printf '%s' "$OUT" | json_get 'sum(1 for e in d if e["action"] == "card.enroll")')" = 4 ] ||
   fail "four card.enroll audit entries expected"
