@@ -4,6 +4,7 @@
 #include "wire/text.hpp"
 
 #include <charconv>
+#include <cstring>
 
 namespace cug::wire {
 
@@ -140,6 +141,14 @@ std::string Message::encode() const {
     return out;
 }
 
+void Message::wipe() {
+    for (auto& [k, v] : pairs_) {
+        explicit_bzero(k.data(), k.size());
+        explicit_bzero(v.data(), v.size());
+    }
+    pairs_.clear();
+}
+
 Result<Message> parse_message(std::string_view text, const Limits& limits) {
     Decoder decoder(limits);
     CUG_CHECK(decoder.feed(text));
@@ -149,6 +158,11 @@ Result<Message> parse_message(std::string_view text, const Limits& limits) {
         return make_error(Errc::protocol, "{} bytes follow the end of the message",
                           decoder.pending());
     return std::move(*message);
+}
+
+Decoder::~Decoder() {
+    explicit_bzero(buffer_.data(), buffer_.size());
+    current_.wipe();
 }
 
 Result<std::optional<Message>> Decoder::fail(Error error) {

@@ -75,6 +75,9 @@ class Message {
     auto end() const { return pairs_.end(); }
     // The lines and the terminating blank line.
     std::string encode() const;
+    // Overwrites every key and value before the message is dropped (for
+    // messages that carried keys).
+    void wipe();
 
   private:
     std::vector<Pair> pairs_;
@@ -87,6 +90,8 @@ Result<Message> parse_message(std::string_view text, const Limits& limits = {});
 class Decoder {
   public:
     explicit Decoder(Limits limits = {}) : limits_(limits) {}
+    // What passed through may have been secret (passwords, sealed keys' plaintext).
+    ~Decoder();
     // Buffers bytes; fails when the unparsed bytes would exceed max_message.
     Result<void> feed(ByteView data);
     Result<void> feed(std::string_view data) { return feed(as_bytes(data)); }

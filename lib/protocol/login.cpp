@@ -1,0 +1,225 @@
+#include "protocol/login.hpp"
+
+#include "crypto/aead.hpp"
+#include "crypto/hkdf.hpp"
+#include "store/names.hpp"
+#include "wire/binary.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace cug::protocol {
+
+namespace {
+
+constexpr std::uint8_t zero_nonce[crypto::aead_nonce_size] = {};
+
+Bytes with_label(ByteView info, std::string_view label) {
+    Bytes out(info.begin(), info.end());
+    out.insert(out.end(), label.begin(), label.end());
+    return out;
+}
+
+Bytes u64_be(std::uint64_t v) {
+    wire::Writer w;
+    w.u64(v);
+    return std::move(w).take();
+}
+
+}  // namespace
+
+wire::Limits channel_limits() {
+    wire::Limits l;
+    l.max_line = (1u << 20) + 64;
+    l.max_value = 1u << 20;
+    l.max_pairs = 4096;
+    l.max_message = 2u << 20;
+    return l;
+}
+
+Bytes login_info(std::string_view user, const crypto::PublicKey& card_key,
+                 const crypto::PublicKey& ephemeral, const crypto::PublicKey& server_key) {
+    const crypto::Digest card = card_key.fingerprint();
+    const crypto::Digest server = server_key.fingerprint();
+    const Bytes e = ephemeral.to_point();
+    return crypto::length_prefixed({as_bytes("cug v1"), as_bytes(user), card, e, server});
+}
+
+LoginKeys derive_login_keys(ByteView exporter, ByteView shared_x, Bytes info) {
+    const crypto::SecretBuffer prk = crypto::hkdf_extract(exporter, shared_x);
+    LoginKeys k;
+    k.confirm = crypto::hkdf_expand(prk.view(), with_label(info, "confirm"), 32);
+    k.seal = crypto::hkdf_expand(prk.view(), with_label(info, "seal"), 32);
+    k.resume = crypto::hkdf_expand(prk.view(), with_label(info, "resume"), 32);
+    k.push = crypto::hkdf_expand(prk.view(), with_label(info, "push"), 32);
+    k.udp = crypto::hkdf_expand(prk.view(), with_label(info, "udp"), 32);
+    k.info = std::move(info);
+    return k;
+}
+
+crypto::Digest transcript_hash(std::string_view hello, std::string_view challenge) {
+    crypto::Sha256 h;
+    h.update(as_bytes(hello));
+    h.update(as_bytes(challenge));
+    return h.finish();
+}
+
+crypto::Digest login_proof(const LoginKeys& keys, const crypto::Digest& transcript) {
+    Bytes message = to_bytes("client");
+    message.insert(message.end(), transcript.begin(), transcript.end());
+    return crypto::hmac_sha256(keys.confirm.view(), message);
+}
+
+bool check_login_proof(const LoginKeys& keys, const crypto::Digest& transcript, ByteView proof) {
+    return crypto::equal_ct(login_proof(keys, transcript), proof);
+}
+
+crypto::Digest resume_proof(ByteView k_resume, ByteView exporter) {
+    Bytes message = to_bytes("resume");
+    message.insert(message.end(), exporter.begin(), exporter.end());
+    return crypto::hmac_sha256(k_resume, message);
+}
+
+crypto::Digest presence_digest(ByteView challenge, ByteView exporter) {
+    crypto::Sha256 h;
+    h.update(as_bytes("cug presence v1"));
+    h.update(challenge);
+    h.update(exporter);
+    return h.finish();
+}
+
+crypto::SecretBuffer pair_key(ByteView epoch_secret, std::uint64_t key_id, ByteView session_from,
+                              ByteView session_to) {
+    const Bytes info = crypto::length_prefixed(
+        {as_bytes("cug data v1"), u64_be(key_id), session_from, session_to});
+    return crypto::hkdf({}, epoch_secret, info, 32);
+}
+
+// --- the bundle as key=value ----------------------------------------------------
+
+wire::Message encode_bundle(const Bundle& b) {
+    wire::Message m;
+    auto add = [&](std::string_view key, std::string_view value) { (void)m.add(key, value); };
+    add("type", "bundle");
+    (void)m.add_bytes("session", b.session);
+    (void)m.add_u64("expires", static_cast<std::uint64_t>(b.expires));
+    (void)m.add_u64("groups", b.groups.size());
+    for (std::size_t i = 0; i < b.groups.size(); ++i) {
+        const auto& g = b.groups[i];
+        const std::string p = fmt::format("group.{}.", i);
+        add(p + "name", g.name);
+        add(p + "prefix", g.prefix.to_string());
+        add(p + "address", g.address.to_string());
+        (void)m.add_u64(p + "key_id", g.key_id);
+    }
+    (void)m.add_u64("peers", b.peers.size());
+    for (std::size_t i = 0; i < b.peers.size(); ++i) {
+        const auto& peer = b.peers[i];
+        const std::string p = fmt::format("peer.{}.", i);
+        add(p + "user", peer.user);
+        add(p + "group", peer.group);
+        add(p + "address", peer.address.to_string());
+        if (peer.endpoint) add(p + "endpoint", peer.endpoint->to_string());
+        (void)m.add_u64(p + "send_index", peer.send_index);
+        (void)m.add_bytes(p + "send_key", peer.send_key.view());
+        (void)m.add_u64(p + "recv_index", peer.recv_index);
+        (void)m.add_bytes(p + "recv_key", peer.recv_key.view());
+        (void)m.add_u64(p + "not_after", static_cast<std::uint64_t>(peer.not_after));
+    }
+    return m;
+}
+
+namespace {
+
+Error bad_bundle(std::string_view why) {
+    return make_error(Errc::protocol, "malformed session bundle: {}", why);
+}
+
+Result<net::Address> address_field(const wire::Message& m, const std::string& key) {
+    auto text = CUG_TRY(m.get(key));
+    auto a = net::Address::parse(text);
+    if (!a) return bad_bundle(fmt::format("{} is not an address", key));
+    return *a;
+}
+
+Result<crypto::SecretBuffer> key_field(const wire::Message& m, const std::string& key) {
+    Bytes bytes = CUG_TRY(m.get_bytes(key, 32));
+    if (bytes.size() != 32) return bad_bundle(fmt::format("{} is not a 32-byte key", key));
+    auto out = crypto::SecretBuffer::copy_of(bytes);
+    explicit_bzero(bytes.data(), bytes.size());
+    return out;
+}
+
+}  // namespace
+
+Result<Bundle> decode_bundle(const wire::Message& m) {
+    constexpr std::uint64_t max_items = 4000;
+    if (CUG_TRY(m.get("type")) != "bundle") return bad_bundle("type is not bundle");
+    Bundle b;
+    b.session = CUG_TRY(m.get_bytes("session", session_id_size));
+    if (b.session.size() != session_id_size) return bad_bundle("the session id is not 16 bytes");
+    b.expires = static_cast<std::int64_t>(CUG_TRY(m.get_u64("expires", 1, INT64_MAX)));
+    const std::uint64_t groups = CUG_TRY(m.get_u64("groups", 0, max_items));
+    const std::uint64_t peers = CUG_TRY(m.get_u64("peers", 0, max_items));
+    // Exactly the keys the counts call for: 5 + 4 per group + 8 or 9 per peer.
+    std::size_t expected = 5 + 4 * groups + 8 * peers;
+    for (std::uint64_t i = 0; i < groups; ++i) {
+        const std::string p = fmt::format("group.{}.", i);
+        BundleGroup g;
+        g.name = std::string(CUG_TRY(m.get(p + "name")));
+        if (!store::check_group_name(g.name)) return bad_bundle("a group name is invalid");
+        g.prefix = CUG_TRY(net::Prefix::parse(CUG_TRY(m.get(p + "prefix"))));
+        g.address = CUG_TRY(address_field(m, p + "address"));
+        if (!g.prefix.contains(g.address)) return bad_bundle("an address is outside its group");
+        g.key_id = CUG_TRY(m.get_u64(p + "key_id", 1, UINT64_MAX));
+        b.groups.push_back(std::move(g));
+    }
+    for (std::uint64_t i = 0; i < peers; ++i) {
+        const std::string p = fmt::format("peer.{}.", i);
+        BundlePeer peer;
+        peer.user = std::string(CUG_TRY(m.get(p + "user")));
+        if (!store::check_user_name(peer.user)) return bad_bundle("a peer's user ID is invalid");
+        peer.group = std::string(CUG_TRY(m.get(p + "group")));
+        auto group = std::find_if(b.groups.begin(), b.groups.end(),
+                                  [&](const BundleGroup& g) { return g.name == peer.group; });
+        if (group == b.groups.end()) return bad_bundle("a peer is in a group the bundle lacks");
+        peer.address = CUG_TRY(address_field(m, p + "address"));
+        if (!group->prefix.contains(peer.address))
+            return bad_bundle("a peer's address is outside its group");
+        if (m.has(p + "endpoint")) {
+            peer.endpoint = CUG_TRY(net::Endpoint::parse(CUG_TRY(m.get(p + "endpoint"))));
+            ++expected;
+        }
+        peer.send_index =
+            static_cast<std::uint32_t>(CUG_TRY(m.get_u64(p + "send_index", 1, UINT32_MAX)));
+        peer.recv_index =
+            static_cast<std::uint32_t>(CUG_TRY(m.get_u64(p + "recv_index", 1, UINT32_MAX)));
+        peer.send_key = CUG_TRY(key_field(m, p + "send_key"));
+        peer.recv_key = CUG_TRY(key_field(m, p + "recv_key"));
+        peer.not_after =
+            static_cast<std::int64_t>(CUG_TRY(m.get_u64(p + "not_after", 1, INT64_MAX)));
+        b.peers.push_back(std::move(peer));
+    }
+    if (m.size() != expected) return bad_bundle("it holds keys beyond its counts");
+    return b;
+}
+
+Bytes seal_bundle(const LoginKeys& keys, const Bundle& bundle) {
+    wire::Message m = encode_bundle(bundle);
+    std::string plain = m.encode();
+    m.wipe();
+    Bytes sealed = crypto::aead_seal(keys.seal.view(), zero_nonce, keys.info, as_bytes(plain));
+    explicit_bzero(plain.data(), plain.size());
+    return sealed;
+}
+
+Result<Bundle> open_bundle(const LoginKeys& keys, ByteView sealed) {
+    auto plain = crypto::aead_open(keys.seal.view(), zero_nonce, keys.info, sealed);
+    if (!plain) return make_error(Errc::protocol, "the session bundle does not open");
+    auto message = CUG_TRY(wire::parse_message(as_chars(plain->view()), channel_limits()));
+    auto bundle = decode_bundle(message);
+    message.wipe();
+    return bundle;
+}
+
+}  // namespace cug::protocol

@@ -1,0 +1,89 @@
+// What cugd and the terminal programs compute alike: the login key schedule,
+// the transcript proof, the sealed session bundle, pair keys, and the resume
+// and presence proofs. docs/CONTROL-PLANE.md is the specification; this module
+// and its tests are its reference.
+#pragma once
+
+#include "core/result.hpp"
+#include "crypto/hash.hpp"
+#include "crypto/p256.hpp"
+#include "crypto/secret.hpp"
+#include "net/address.hpp"
+#include "wire/kv.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cug::protocol {
+
+inline constexpr std::uint64_t version = 1;
+inline constexpr std::string_view exporter_login = "EXPORTER-cug-login-v1";
+inline constexpr std::string_view exporter_resume = "EXPORTER-cug-resume-v1";
+inline constexpr std::string_view exporter_presence = "EXPORTER-cug-presence-v1";
+inline constexpr std::size_t exporter_size = 32;
+inline constexpr std::size_t session_id_size = 16;
+
+// Limits for messages on the control channel (bundles can be large).
+wire::Limits channel_limits();
+
+struct LoginKeys {
+    Bytes info;  // also the bundle's AAD
+    crypto::SecretBuffer confirm, seal, resume, push, udp;
+};
+
+// info = length_prefixed("cug v1", user, H(card SPKI), E, H(server SPKI)).
+Bytes login_info(std::string_view user, const crypto::PublicKey& card_key,
+                 const crypto::PublicKey& ephemeral, const crypto::PublicKey& server_key);
+// From the TLS exporter value (salt) and the ECDH x-coordinate.
+LoginKeys derive_login_keys(ByteView exporter, ByteView shared_x, Bytes info);
+
+// SHA-256 over the encoded hello and challenge, exactly as they were sent.
+crypto::Digest transcript_hash(std::string_view hello, std::string_view challenge);
+crypto::Digest login_proof(const LoginKeys& keys, const crypto::Digest& transcript);
+bool check_login_proof(const LoginKeys& keys, const crypto::Digest& transcript, ByteView proof);
+
+crypto::Digest resume_proof(ByteView k_resume, ByteView exporter);
+// What the card's 9E key signs to show it is still there.
+crypto::Digest presence_digest(ByteView challenge, ByteView exporter);
+
+// K(a->b) for one direction of one pair of sessions in a group epoch.
+crypto::SecretBuffer pair_key(ByteView epoch_secret, std::uint64_t key_id, ByteView session_from,
+                              ByteView session_to);
+
+struct BundleGroup {
+    std::string name;
+    net::Prefix prefix;
+    net::Address address;  // ours in this group
+    std::uint64_t key_id = 0;
+};
+
+struct BundlePeer {
+    std::string user;
+    std::string group;
+    net::Address address;
+    std::optional<net::Endpoint> endpoint;
+    std::uint32_t send_index = 0;  // the peer's receiver index for our packets
+    std::uint32_t recv_index = 0;  // ours for the peer's packets
+    crypto::SecretBuffer send_key, recv_key;
+    std::int64_t not_after = 0;
+};
+
+struct Bundle {
+    Bytes session;  // 16 bytes
+    std::int64_t expires = 0;
+    std::vector<BundleGroup> groups;
+    std::vector<BundlePeer> peers;
+};
+
+// The bundle as a key=value message and back; decoding is strict (every key
+// known, counts and indices consistent, values validated).
+wire::Message encode_bundle(const Bundle& bundle);
+Result<Bundle> decode_bundle(const wire::Message& message);
+
+// Sealed under K_seal with the login info as AAD (docs/CONTROL-PLANE.md).
+Bytes seal_bundle(const LoginKeys& keys, const Bundle& bundle);
+Result<Bundle> open_bundle(const LoginKeys& keys, ByteView sealed);
+
+}  // namespace cug::protocol
