@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 
@@ -16,6 +17,8 @@ void harden_process() {
     setrlimit(RLIMIT_CORE, &none);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     umask(077);
+    // A peer that hangs up shows as an error from write, not as death.
+    signal(SIGPIPE, SIG_IGN);
 }
 
 int report(std::string_view program, const Result<void>& result) {

@@ -9,7 +9,8 @@
 
 namespace cug::cli {
 
-// No core dumps (they would hold keys and passwords), files private by default.
+// No core dumps (they would hold keys and passwords), files private by default,
+// SIGPIPE ignored (sockets report a vanished peer as an error).
 void harden_process();
 
 // Prints "program: message" on stderr for an error and returns its exit status;
