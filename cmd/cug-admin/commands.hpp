@@ -30,6 +30,7 @@ void add_audit_command(CLI::App& app, Context& ctx);
 void add_check_command(CLI::App& app, Context& ctx);
 void add_server_command(CLI::App& app, Context& ctx);
 void add_card_commands(CLI::App& app, Context& ctx);
+void add_session_commands(CLI::App& app, Context& ctx);
 
 // Prints to stdout: text as is, or a JSON document.
 void print(const std::string& text);

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
     admin::add_check_command(app, ctx);
     admin::add_server_command(app, ctx);
     admin::add_card_commands(app, ctx);
+    admin::add_session_commands(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -166,12 +166,30 @@ Result<std::vector<std::string>> ReadTxn::check() const {
             problems.add("group {} counts {} members but has {}", name, g.member_count,
                          counted[name]);
 
-    // Sessions belong to users.
+    // Sessions belong to users, decode, and are indexed by their ids exactly.
     {
+        std::set<Bytes> ids;
+        std::set<std::uint32_t> indices;
         lmdb::Cursor cursor(txn_, dbs_[Table::sessions]);
-        for (auto e = cursor.first(); e; e = cursor.next())
-            if (!users.count(std::string(as_chars(e->key))))
-                problems.add("a session belongs to no user ('{}')", as_chars(e->key));
+        for (auto e = cursor.first(); e; e = cursor.next()) {
+            const std::string user(as_chars(e->key));
+            if (!users.count(user)) problems.add("a session belongs to no user ('{}')", user);
+            auto session = decode_session(user, e->value);
+            if (!session) {
+                problems.add("{}", session.error().message);
+                continue;
+            }
+            if (!indices.insert(session->index).second)
+                problems.add("receiver index {} is used twice", session->index);
+            ids.insert(session->id);
+            auto indexed = get(Table::session_ids, session->id);
+            if (!indexed || !*indexed || as_chars(**indexed) != user)
+                problems.add("{}'s session is not indexed by its id", user);
+        }
+        lmdb::Cursor by_id(txn_, dbs_[Table::session_ids]);
+        for (auto e = by_id.first(); e; e = by_id.next())
+            if (!ids.count(Bytes(e->key.begin(), e->key.end())))
+                problems.add("a session id of {} points to no session", as_chars(e->value));
     }
 
     // The audit log: entries decode, numbers lie in [first, next), count within the limit.

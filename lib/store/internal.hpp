@@ -8,7 +8,7 @@
 namespace cug::store {
 
 struct Databases {
-    MDB_dbi dbi[8] = {};
+    MDB_dbi dbi[16] = {};
     MDB_dbi operator[](Table t) const { return dbi[static_cast<int>(t)]; }
 };
 
@@ -26,6 +26,7 @@ inline constexpr std::string_view meta_audit_first = "audit.first";  // oldest k
 
 // Keys of the counters database.
 inline constexpr std::string_view counter_key_id = "key_id";
+inline constexpr std::string_view counter_session_index = "session_index";
 
 inline bool starts_with(ByteView key, ByteView prefix) {
     return key.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), key.begin());

@@ -357,6 +357,99 @@ Result<AuditEntry> decode_audit(std::uint64_t seq, ByteView value) {
     return a;
 }
 
+namespace {
+
+Bytes encode_endpoint(const net::Endpoint& e) {
+    wire::Writer w;
+    w.bytes(e.address.bytes()).u16(e.port);
+    return std::move(w).take();
+}
+
+std::optional<net::Endpoint> decode_endpoint(ByteView b) {
+    if (b.size() != 6 && b.size() != 18) return std::nullopt;
+    auto address = net::Address::from_bytes(b.first(b.size() - 2));
+    const std::uint16_t port = static_cast<std::uint16_t>(b[b.size() - 2] << 8 | b.back());
+    if (!address || port == 0) return std::nullopt;
+    return net::Endpoint{*address, port};
+}
+
+}  // namespace
+
+// Session: 1 id, 2 index, 3 login, 4 last seen, 5 expires, 6 acknowledged,
+// 7 card serial, 8 resume key, 9 push key, 10 udp key, 11 endpoint, 12 control.
+Bytes encode_session(const Session& s) {
+    TlvWriter w;
+    w.bytes(1, s.id);
+    w.u32(2, s.index);
+    w.i64(3, s.login_time);
+    w.i64(4, s.last_seen);
+    w.i64(5, s.expires);
+    w.flag(6, s.acknowledged);
+    w.bytes(7, s.card_serial);
+    w.bytes(8, s.resume_key.view());
+    w.bytes(9, s.push_key.view());
+    w.bytes(10, s.udp_key.view());
+    if (s.endpoint) w.bytes(11, encode_endpoint(*s.endpoint));
+    if (s.control) w.bytes(12, encode_endpoint(*s.control));
+    return std::move(w).take();
+}
+
+Result<Session> decode_session(std::string_view user, ByteView value) {
+    Session s;
+    s.user = std::string(user);
+    TlvReader r(value);
+    auto endpoint = [&](std::optional<net::Endpoint>& out) {
+        out = decode_endpoint(r.bytes());
+        if (!out) r.fail();
+    };
+    while (r.next()) {
+        switch (r.tag()) {
+            case 1:
+                s.id.assign(r.bytes().begin(), r.bytes().end());
+                break;
+            case 2:
+                s.index = r.u32();
+                break;
+            case 3:
+                s.login_time = r.i64();
+                break;
+            case 4:
+                s.last_seen = r.i64();
+                break;
+            case 5:
+                s.expires = r.i64();
+                break;
+            case 6:
+                s.acknowledged = r.flag();
+                break;
+            case 7:
+                s.card_serial.assign(r.bytes().begin(), r.bytes().end());
+                break;
+            case 8:
+                s.resume_key = crypto::SecretBuffer::copy_of(r.bytes());
+                break;
+            case 9:
+                s.push_key = crypto::SecretBuffer::copy_of(r.bytes());
+                break;
+            case 10:
+                s.udp_key = crypto::SecretBuffer::copy_of(r.bytes());
+                break;
+            case 11:
+                endpoint(s.endpoint);
+                break;
+            case 12:
+                endpoint(s.control);
+                break;
+            default:
+                r.fail();
+        }
+    }
+    if (!r.ok() || !r.has({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}) || s.id.size() != 16 || s.index == 0 ||
+        s.resume_key.size() != 32 || s.push_key.size() != 32 || s.udp_key.size() != 32)
+        return corrupt("session", user);
+    return s;
+}
+
 Bytes membership_key(std::string_view user, std::string_view group) {
     Bytes k(user.begin(), user.end());
     k.push_back(0);

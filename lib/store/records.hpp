@@ -65,6 +65,24 @@ struct Membership {
     std::int64_t added = 0;
 };
 
+// A logged-in user: the patent's registration table (drawing 8), one row per
+// user (one active terminal each).
+struct Session {
+    std::string user;         // the key
+    Bytes id;                 // 16 random bytes, the session's name on the wire
+    std::uint32_t index = 0;  // receiver index peers use for this session's packets
+    std::int64_t login_time = 0;
+    std::int64_t last_seen = 0;
+    std::int64_t expires = 0;
+    bool acknowledged = false;              // the terminal confirmed the bundle (patent step 12)
+    Bytes card_serial;                      // the certificate serial of the card that logged in
+    crypto::SecretBuffer resume_key;        // K_resume: proves a resume without the card
+    crypto::SecretBuffer push_key;          // K_push
+    crypto::SecretBuffer udp_key;           // K_udp: authenticates the UDP hello
+    std::optional<net::Endpoint> endpoint;  // the UDP source cugd observed
+    std::optional<net::Endpoint> control;   // where the control channel came from
+};
+
 struct AuditEntry {
     std::uint64_t seq = 0;     // the key: strictly increasing, never reused
     std::int64_t time_us = 0;  // unix microseconds
@@ -81,12 +99,14 @@ Bytes encode_user(const User&);
 Bytes encode_group(const Group&);
 Bytes encode_membership(const Membership&);  // the value only (address, added)
 Bytes encode_audit(const AuditEntry&);
+Bytes encode_session(const Session&);
 
 // Decoders take the key's parts from the caller and the value from the store.
 Result<User> decode_user(std::string_view name, ByteView value);
 Result<Group> decode_group(std::string_view name, ByteView value);
 Result<Membership> decode_membership(std::string_view user, std::string_view group, ByteView value);
 Result<AuditEntry> decode_audit(std::uint64_t seq, ByteView value);
+Result<Session> decode_session(std::string_view user, ByteView value);
 
 // Keys.
 Bytes membership_key(std::string_view user, std::string_view group);     // user \0 group

@@ -54,6 +54,8 @@ const char* table_name(Table t) {
             return "addresses";
         case Table::sessions:
             return "sessions";
+        case Table::session_ids:
+            return "session_ids";
         case Table::audit:
             return "audit";
     }

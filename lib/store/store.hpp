@@ -52,10 +52,20 @@ struct InitParams {
 };
 
 // Which of the store's databases (for statistics and checks).
-enum class Table { meta, counters, users, groups, members, addresses, sessions, audit };
-inline constexpr Table all_tables[] = {Table::meta,     Table::counters, Table::users,
-                                       Table::groups,   Table::members,  Table::addresses,
-                                       Table::sessions, Table::audit};
+enum class Table {
+    meta,
+    counters,
+    users,
+    groups,
+    members,
+    addresses,
+    sessions,
+    session_ids,
+    audit
+};
+inline constexpr Table all_tables[] = {Table::meta,     Table::counters,    Table::users,
+                                       Table::groups,   Table::members,     Table::addresses,
+                                       Table::sessions, Table::session_ids, Table::audit};
 const char* table_name(Table);
 
 struct Databases;  // the open LMDB handles, private to the store
@@ -86,6 +96,11 @@ class ReadTxn {
                                                       std::string_view group) const;
     Result<std::vector<Membership>> memberships_of(std::string_view user) const;  // by group
     Result<std::vector<Membership>> members_of(std::string_view group) const;     // by address
+    // The registration table: sessions by user, or by session id.
+    Result<std::optional<Session>> find_session(std::string_view user) const;
+    Result<std::optional<Session>> find_session_by_id(ByteView id) const;
+    Result<std::vector<Session>> sessions() const;  // in user order
+
     // Every membership, in (group, address) order.
     Result<void> for_each_member(const std::function<Result<void>(const Membership&)>& fn) const;
 
@@ -133,6 +148,18 @@ class WriteTxn : public ReadTxn {
                                   std::optional<net::Address> address = std::nullopt);
     Result<void> delete_member(std::string_view group, std::string_view user);
 
+    // Registers a login: replaces the user's previous session (returned, so
+    // its terminal can be told) and gives the new one its receiver index.
+    Result<std::optional<Session>> register_session(Session session);
+    // Keepalive and the observed UDP endpoint; not audited (too frequent).
+    Result<void> touch_session(std::string_view user, std::int64_t last_seen,
+                               const std::optional<net::Endpoint>& endpoint);
+    Result<void> acknowledge_session(std::string_view user);
+    // Clears the registration; `why` is the audit action ("session.logout",
+    // "session.expired", "session.kicked", "session.revoked").
+    Result<void> end_session(std::string_view user, std::string_view why,
+                             std::string_view detail = {});
+
     // A never-reused number from a named counter (key ids, receiver indices...).
     Result<std::uint64_t> next_counter(std::string_view name);
 
@@ -151,6 +178,7 @@ class WriteTxn : public ReadTxn {
     Result<void> del(Table, ByteView key);
     Result<void> put_meta_u64(std::string_view key, std::uint64_t value);
     Result<void> remove_membership(Group& group, const Membership& m);
+    Result<void> remove_session(const Session& session);
 
     const Actor& actor_;
     bool map_full_ = false;

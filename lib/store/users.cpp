@@ -61,8 +61,7 @@ Result<void> WriteTxn::delete_user(std::string_view name) {
         left += fmt::format("{}{} ({})", left.empty() ? "removed from " : ", ", m.group,
                             m.address.to_string());
     }
-    if (CUG_TRY(get(Table::sessions, as_bytes(name))))
-        CUG_CHECK(del(Table::sessions, as_bytes(name)));
+    if (auto session = CUG_TRY(find_session(name))) CUG_CHECK(remove_session(*session));
     CUG_CHECK(del(Table::users, as_bytes(name)));
     return audit_event("user.del", name, left);
 }

@@ -61,3 +61,10 @@ expect 0 admin user show USER-A --json
 [ "$(printf '%s' "$OUT" | json_get 'd["groups"]')" = "[]" ] || fail "USER-A still in groups: $OUT"
 expect 0 admin check
 pass "member del and group del"
+
+# Nobody is logged in yet: the registration table is empty, in both forms.
+expect 0 admin session list
+[ "$OUT" = "GROUP  USER  OVERLAY  TERMINAL  SINCE" ] || fail "session list: $OUT"
+expect 0 admin session list --json
+[ "$(printf '%s' "$OUT" | json_get 'd')" = "[]" ] || fail "session list --json: $OUT"
+pass "an empty registration table"

@@ -8,7 +8,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size == 0) return 0;
     // The first byte picks the decoder; the rest is the value.
     const ByteView value(data + 1, size - 1);
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
         case 0:
             if (auto u = store::decode_user("fuzz", value)) {
                 auto again = store::decode_user("fuzz", store::encode_user(*u));
@@ -30,6 +30,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         case 3:
             if (auto a = store::decode_audit(1, value)) {
                 if (store::encode_audit(*a) != Bytes(value.begin(), value.end())) __builtin_trap();
+            }
+            break;
+        case 4:
+            if (auto s = store::decode_session("fuzz", value)) {
+                auto again = store::decode_session("fuzz", store::encode_session(*s));
+                if (!again || again->id != s->id || again->index != s->index) __builtin_trap();
             }
             break;
     }

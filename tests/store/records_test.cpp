@@ -157,3 +157,29 @@ TEST_CASE("keys order the way lookups need") {
     CHECK(seq_key(255) < seq_key(256));
     CHECK_FALSE(parse_seq_key(Bytes{1, 2, 3}).has_value());
 }
+
+TEST_CASE("session records round-trip and refuse damage") {
+    Session s;
+    s.id = Bytes(16, 7);
+    s.index = 42;
+    s.login_time = 1;
+    s.last_seen = 2;
+    s.expires = 3;
+    s.acknowledged = true;
+    s.card_serial = Bytes{9};
+    s.resume_key = crypto::SecretBuffer(32);
+    s.push_key = crypto::SecretBuffer(32);
+    s.udp_key = crypto::SecretBuffer(32);
+    s.endpoint = *net::Endpoint::parse("[fd00::2]:51820");
+    auto back = decode_session("USER-A", encode_session(s));
+    REQUIRE(back.ok());
+    CHECK(back->index == 42);
+    CHECK(back->acknowledged);
+    CHECK(back->endpoint->to_string() == "[fd00::2]:51820");
+    CHECK_FALSE(back->control.has_value());
+    s.index = 0;
+    CHECK_FALSE(decode_session("USER-A", encode_session(s)).ok());
+    s.index = 1;
+    s.id = Bytes(15, 7);
+    CHECK_FALSE(decode_session("USER-A", encode_session(s)).ok());
+}

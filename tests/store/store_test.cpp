@@ -1,6 +1,7 @@
 #include "store/store.hpp"
 
 #include "core/time.hpp"
+#include "crypto/random.hpp"
 #include "store/names.hpp"
 #include "support/temp_dir.hpp"
 
@@ -473,4 +474,92 @@ TEST_CASE("names and prefixes") {
     CHECK_FALSE(check_group_prefix(*net::Prefix::parse("::ffff:10.0.0.0/120")).ok());
     CHECK_FALSE(check_group_prefix(*net::Prefix::parse("ff02::/64")).ok());
     CHECK_FALSE(check_group_prefix(*net::Prefix::parse("169.254.0.0/16")).ok());
+}
+
+TEST_CASE("sessions: the registration table") {
+    TempDir dir;
+    Store st = make_store(dir);
+    const std::string h = hash("passwd1-A");
+    must(st.write([&](WriteTxn& t) -> Result<void> {
+        CUG_CHECK(t.add_user("USER-A", h));
+        return t.add_user("USER-B", h);
+    }));
+    auto session_for = [](const char* user, std::uint8_t id) {
+        Session s;
+        s.user = user;
+        s.id = Bytes(16, id);
+        s.login_time = s.last_seen = 1800000000;
+        s.expires = 1800043200;
+        s.card_serial = Bytes{1, 2, 3};
+        s.resume_key = crypto::random_secret(32);
+        s.push_key = crypto::random_secret(32);
+        s.udp_key = crypto::random_secret(32);
+        s.control = *net::Endpoint::parse("192.0.2.1:40000");
+        return s;
+    };
+    auto none =
+        must(st.write([&](WriteTxn& t) { return t.register_session(session_for("USER-A", 1)); }));
+    CHECK_FALSE(none.has_value());
+    must(st.write([&](WriteTxn& t) -> Result<void> {
+        CUG_TRY(t.register_session(session_for("USER-B", 2)));
+        return ok();
+    }));
+    CHECK(error_of(st.write([&](WriteTxn& t) -> Result<void> {
+              CUG_TRY(t.register_session(session_for("NOBODY", 3)));
+              return ok();
+          })) == Errc::not_found);
+    CHECK(error_of(st.write([&](WriteTxn& t) -> Result<void> {
+              CUG_TRY(t.register_session(session_for("USER-A", 2)));  // B's id
+              return ok();
+          })) == Errc::exists);
+
+    auto a = must(st.read([](ReadTxn& t) { return t.find_session("USER-A"); }));
+    REQUIRE(a.has_value());
+    CHECK(a->index >= 1);
+    CHECK(a->control->to_string() == "192.0.2.1:40000");
+    CHECK_FALSE(a->endpoint.has_value());
+    CHECK_FALSE(a->acknowledged);
+    auto by_id = must(st.read([](ReadTxn& t) { return t.find_session_by_id(Bytes(16, 2)); }));
+    REQUIRE(by_id.has_value());
+    CHECK(by_id->user == "USER-B");
+    CHECK(by_id->index != a->index);
+
+    // A new login of USER-A replaces the old session, which is handed back.
+    auto replaced =
+        must(st.write([&](WriteTxn& t) { return t.register_session(session_for("USER-A", 4)); }));
+    REQUIRE(replaced.has_value());
+    CHECK(replaced->id == Bytes(16, 1));
+    CHECK_FALSE(
+        must(st.read([](ReadTxn& t) { return t.find_session_by_id(Bytes(16, 1)); })).has_value());
+    auto a2 = must(st.read([](ReadTxn& t) { return t.find_session("USER-A"); }));
+    CHECK(a2->index > a->index);  // never reused
+
+    must(st.write([](WriteTxn& t) {
+        return t.touch_session("USER-A", 1800000100, *net::Endpoint::parse("[fd00::1]:51820"));
+    }));
+    must(st.write([](WriteTxn& t) { return t.acknowledge_session("USER-A"); }));
+    a2 = must(st.read([](ReadTxn& t) { return t.find_session("USER-A"); }));
+    CHECK(a2->last_seen == 1800000100);
+    CHECK(a2->endpoint->to_string() == "[fd00::1]:51820");
+    CHECK(a2->acknowledged);
+    CHECK(problems_of(st).empty());
+
+    must(st.write(
+        [](WriteTxn& t) { return t.end_session("USER-B", "session.logout", "card removed"); }));
+    CHECK(error_of(st.write([](WriteTxn& t) {
+              return t.end_session("USER-B", "session.logout");
+          })) == Errc::not_found);
+    must(st.write([](WriteTxn& t) { return t.delete_user("USER-A"); }));
+    must(st.read([](ReadTxn& t) -> Result<void> {
+        CHECK(CUG_TRY(t.sessions()).empty());
+        CHECK(t.entries(Table::session_ids) == 0);
+        auto log = CUG_TRY(t.audit(0, 100));
+        std::vector<std::string> actions;
+        for (const auto& e : log)
+            actions.push_back(e.action);
+        CHECK(std::count(actions.begin(), actions.end(), "session.login") == 3);
+        CHECK(std::count(actions.begin(), actions.end(), "session.logout") == 1);
+        return ok();
+    }));
+    CHECK(problems_of(st).empty());
 }
