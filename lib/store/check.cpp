@@ -179,8 +179,9 @@ Result<std::vector<std::string>> ReadTxn::check() const {
                 problems.add("{}", session.error().message);
                 continue;
             }
-            if (!indices.insert(session->index).second)
-                problems.add("receiver index {} is used twice", session->index);
+            for (const auto& [group, index] : session->indices)
+                if (!indices.insert(index).second)
+                    problems.add("receiver index {} is used twice", index);
             ids.insert(session->id);
             auto indexed = get(Table::session_ids, session->id);
             if (!indexed || !*indexed || as_chars(**indexed) != user)

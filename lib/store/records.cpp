@@ -375,12 +375,14 @@ std::optional<net::Endpoint> decode_endpoint(ByteView b) {
 
 }  // namespace
 
-// Session: 1 id, 2 index, 3 login, 4 last seen, 5 expires, 6 acknowledged,
+// Session: 1 id, 2 indices (name8 index32 ...), 3 login, 4 last seen, 5 expires, 6 acknowledged,
 // 7 card serial, 8 resume key, 9 push key, 10 udp key, 11 endpoint, 12 control.
 Bytes encode_session(const Session& s) {
     TlvWriter w;
     w.bytes(1, s.id);
-    w.u32(2, s.index);
+    wire::Writer indices;
+    for (const auto& [group, index] : s.indices) indices.bytes8(as_bytes(group)).u32(index);
+    w.bytes(2, indices.data());
     w.i64(3, s.login_time);
     w.i64(4, s.last_seen);
     w.i64(5, s.expires);
@@ -407,9 +409,17 @@ Result<Session> decode_session(std::string_view user, ByteView value) {
             case 1:
                 s.id.assign(r.bytes().begin(), r.bytes().end());
                 break;
-            case 2:
-                s.index = r.u32();
+            case 2: {
+                wire::Reader list(r.bytes());
+                while (list.ok() && !list.empty()) {
+                    std::string group(as_chars(list.bytes8()));
+                    const std::uint32_t index = list.u32();
+                    if (group.empty() || index == 0) list.fail();
+                    s.indices.emplace_back(std::move(group), index);
+                }
+                if (!list.ok()) r.fail();
                 break;
+            }
             case 3:
                 s.login_time = r.i64();
                 break;
@@ -444,7 +454,7 @@ Result<Session> decode_session(std::string_view user, ByteView value) {
                 r.fail();
         }
     }
-    if (!r.ok() || !r.has({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}) || s.id.size() != 16 || s.index == 0 ||
+    if (!r.ok() || !r.has({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}) || s.id.size() != 16 ||
         s.resume_key.size() != 32 || s.push_key.size() != 32 || s.udp_key.size() != 32)
         return corrupt("session", user);
     return s;

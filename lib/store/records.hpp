@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace cug::store {
 
@@ -68,9 +70,17 @@ struct Membership {
 // A logged-in user: the patent's registration table (drawing 8), one row per
 // user (one active terminal each).
 struct Session {
-    std::string user;         // the key
-    Bytes id;                 // 16 random bytes, the session's name on the wire
-    std::uint32_t index = 0;  // receiver index peers use for this session's packets
+    std::string user;  // the key
+    Bytes id;          // 16 random bytes, the session's name on the wire
+    // Receiver indices, one per group the user was in at login: packets this
+    // session sends in that group carry it, and every receiver finds the pair
+    // state by it (unique store-wide, never reused).
+    std::vector<std::pair<std::string, std::uint32_t>> indices;
+    std::optional<std::uint32_t> index_in(std::string_view group) const {
+        for (const auto& [g, i] : indices)
+            if (g == group) return i;
+        return std::nullopt;
+    }
     std::int64_t login_time = 0;
     std::int64_t last_seen = 0;
     std::int64_t expires = 0;

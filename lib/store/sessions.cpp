@@ -45,10 +45,14 @@ Result<std::optional<Session>> WriteTxn::register_session(Session session) {
     auto previous = CUG_TRY(find_session(session.user));
     if (previous) CUG_CHECK(remove_session(*previous));
     // Receiver indices come from a counter that is never reset; a 32-bit
-    // space lasts four billion logins.
-    const std::uint64_t index = CUG_TRY(next_counter(counter_session_index));
-    if (index > UINT32_MAX) return make_error(Errc::unavailable, "receiver indices are exhausted");
-    session.index = static_cast<std::uint32_t>(index);
+    // space lasts four billion group logins.
+    session.indices.clear();
+    for (const Membership& m : CUG_TRY(memberships_of(session.user))) {
+        const std::uint64_t index = CUG_TRY(next_counter(counter_session_index));
+        if (index > UINT32_MAX)
+            return make_error(Errc::unavailable, "receiver indices are exhausted");
+        session.indices.emplace_back(m.group, static_cast<std::uint32_t>(index));
+    }
     CUG_CHECK(put(Table::sessions, as_bytes(session.user), encode_session(session)));
     CUG_CHECK(put(Table::session_ids, session.id, as_bytes(session.user)));
     CUG_CHECK(audit_event(

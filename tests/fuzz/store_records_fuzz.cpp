@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         case 4:
             if (auto s = store::decode_session("fuzz", value)) {
                 auto again = store::decode_session("fuzz", store::encode_session(*s));
-                if (!again || again->id != s->id || again->index != s->index) __builtin_trap();
+                if (!again || again->id != s->id || again->indices != s->indices) __builtin_trap();
             }
             break;
     }

@@ -161,7 +161,7 @@ TEST_CASE("keys order the way lookups need") {
 TEST_CASE("session records round-trip and refuse damage") {
     Session s;
     s.id = Bytes(16, 7);
-    s.index = 42;
+    s.indices = {{"VPN1", 42}, {"VPN2", 43}};
     s.login_time = 1;
     s.last_seen = 2;
     s.expires = 3;
@@ -173,13 +173,14 @@ TEST_CASE("session records round-trip and refuse damage") {
     s.endpoint = *net::Endpoint::parse("[fd00::2]:51820");
     auto back = decode_session("USER-A", encode_session(s));
     REQUIRE(back.ok());
-    CHECK(back->index == 42);
+    CHECK(back->index_in("VPN2") == 43u);
+    CHECK_FALSE(back->index_in("VPN3").has_value());
     CHECK(back->acknowledged);
     CHECK(back->endpoint->to_string() == "[fd00::2]:51820");
     CHECK_FALSE(back->control.has_value());
-    s.index = 0;
+    s.indices = {{"VPN1", 0}};
     CHECK_FALSE(decode_session("USER-A", encode_session(s)).ok());
-    s.index = 1;
+    s.indices.clear();
     s.id = Bytes(15, 7);
     CHECK_FALSE(decode_session("USER-A", encode_session(s)).ok());
 }

@@ -482,7 +482,13 @@ TEST_CASE("sessions: the registration table") {
     const std::string h = hash("passwd1-A");
     must(st.write([&](WriteTxn& t) -> Result<void> {
         CUG_CHECK(t.add_user("USER-A", h));
-        return t.add_user("USER-B", h);
+        CUG_CHECK(t.add_user("USER-B", h));
+        CUG_TRY(t.add_group("VPN1", *net::Prefix::parse("10.0.0.0/24")));
+        CUG_TRY(t.add_group("VPN2", *net::Prefix::parse("10.0.1.0/24")));
+        CUG_TRY(t.add_member("VPN1", "USER-A"));
+        CUG_TRY(t.add_member("VPN2", "USER-A"));
+        CUG_TRY(t.add_member("VPN1", "USER-B"));
+        return ok();
     }));
     auto session_for = [](const char* user, std::uint8_t id) {
         Session s;
@@ -515,14 +521,16 @@ TEST_CASE("sessions: the registration table") {
 
     auto a = must(st.read([](ReadTxn& t) { return t.find_session("USER-A"); }));
     REQUIRE(a.has_value());
-    CHECK(a->index >= 1);
+    REQUIRE(a->indices.size() == 2);  // one receiver index per group
+    CHECK(a->index_in("VPN1").has_value());
+    CHECK(a->index_in("VPN2") != a->index_in("VPN1"));
     CHECK(a->control->to_string() == "192.0.2.1:40000");
     CHECK_FALSE(a->endpoint.has_value());
     CHECK_FALSE(a->acknowledged);
     auto by_id = must(st.read([](ReadTxn& t) { return t.find_session_by_id(Bytes(16, 2)); }));
     REQUIRE(by_id.has_value());
     CHECK(by_id->user == "USER-B");
-    CHECK(by_id->index != a->index);
+    CHECK(by_id->index_in("VPN1") != a->index_in("VPN1"));
 
     // A new login of USER-A replaces the old session, which is handed back.
     auto replaced =
@@ -532,7 +540,7 @@ TEST_CASE("sessions: the registration table") {
     CHECK_FALSE(
         must(st.read([](ReadTxn& t) { return t.find_session_by_id(Bytes(16, 1)); })).has_value());
     auto a2 = must(st.read([](ReadTxn& t) { return t.find_session("USER-A"); }));
-    CHECK(a2->index > a->index);  // never reused
+    CHECK(*a2->index_in("VPN1") > *a->index_in("VPN2"));  // never reused
 
     must(st.write([](WriteTxn& t) {
         return t.touch_session("USER-A", 1800000100, *net::Endpoint::parse("[fd00::1]:51820"));
