@@ -70,6 +70,11 @@ class [[nodiscard]] Result {
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
 
+    template <typename U>
+    T value_or(U&& fallback) const& {
+        return ok() ? std::get<0>(v_) : static_cast<T>(std::forward<U>(fallback));
+    }
+
     const Error& error() const& { return assert(!ok()), std::get<1>(v_); }
     Error&& error() && { return assert(!ok()), std::get<1>(std::move(v_)); }
 

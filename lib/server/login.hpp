@@ -33,15 +33,15 @@ struct PasswordCheck {
 };
 
 struct LoginStep {
-    std::vector<std::string> send;         // encoded messages, in order
-    std::optional<PasswordCheck> verify;   // run it, then call password_checked()
-    bool close = false;                    // close the channel after sending
+    std::vector<std::string> send;           // encoded messages, in order
+    std::optional<PasswordCheck> verify;     // run it, then call password_checked()
+    bool close = false;                      // close the channel after sending
     std::optional<store::Session> replaced;  // a previous session of the user, to end
     std::optional<store::Session> registered;
 };
 
 class Login {
-public:
+  public:
     // `exporter` is TLS-Exporter("EXPORTER-cug-login-v1", "", 32) of the channel.
     Login(store::Store& store, LoginConfig config, Bytes exporter, net::Endpoint peer);
 
@@ -49,7 +49,7 @@ public:
     LoginStep password_checked(Result<bool> match);
     bool finished() const { return state_ == State::finished; }
 
-private:
+  private:
     enum class State { hello, proof, password, finished };
 
     LoginStep on_hello(const wire::Message& m, std::string_view encoded);

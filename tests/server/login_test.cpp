@@ -1,0 +1,222 @@
+// cugd's login state machine against a terminal simulated with the protocol
+// module and a software key standing in for the card's 9D key.
+#include "server/login.hpp"
+
+#include "core/time.hpp"
+#include "crypto/random.hpp"
+#include "support/temp_dir.hpp"
+
+#include <doctest/doctest.h>
+
+#include <map>
+
+using namespace cug;
+using namespace cug::server;
+
+namespace {
+
+const crypto::Argon2Params cheap{8, 1, 1};
+
+template <typename T>
+T must(Result<T> r) {
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+    return std::move(*r);
+}
+void must(Result<void> r) {
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+}
+
+struct Deployment {
+    testing::TempDir dir;
+    store::Store st = [&] {
+        store::InitParams p;
+        p.server_name = "srv";
+        p.password_params = cheap;
+        return must(store::Store::create(dir / "store", p, {0, "test", "login_test"}));
+    }();
+    std::map<std::string, crypto::PrivateKey> cards;
+
+    void add_user(const std::string& name, const std::string& password, bool with_card = true) {
+        auto hash = must(crypto::hash_password(as_bytes(password), cheap));
+        must(st.write([&](store::WriteTxn& t) { return t.add_user(name, hash); }));
+        if (!with_card) return;
+        auto key = must(crypto::PrivateKey::generate());
+        must(st.write([&](store::WriteTxn& t) -> Result<void> {
+            auto u = CUG_TRY(t.user(name));
+            u.card.emplace();
+            u.card->key_agreement = key.public_key().to_point();
+            u.card->authentication = must(crypto::PrivateKey::generate()).public_key().to_point();
+            u.card->certificate_serial = Bytes{static_cast<std::uint8_t>(name.back())};
+            return t.put_user(u);
+        }));
+        cards.emplace(name, std::move(key));
+    }
+};
+
+// One login as a terminal runs it; `card` is the key the terminal holds.
+struct Attempt {
+    std::vector<std::string> replies;
+    std::optional<protocol::LoginKeys> keys;
+    LoginStep last;
+};
+
+Attempt log_in(Deployment& d, const std::string& user, const crypto::PrivateKey& card,
+               const std::string& password) {
+    Attempt a;
+    Bytes exporter(32);
+    crypto::random_bytes(exporter);
+    Login login(d.st, LoginConfig{}, exporter, *net::Endpoint::parse("192.0.2.9:40000"));
+    wire::Message hello;
+    (void)hello.add("type", "hello");
+    (void)hello.add_u64("version", 1);
+    (void)hello.add("user", user);
+    const std::string hello_text = hello.encode();
+    LoginStep step = login.on_message(hello, hello_text);
+    REQUIRE(step.send.size() == 1);
+    a.replies = step.send;
+    auto challenge = must(wire::parse_message(step.send[0]));
+    REQUIRE(*challenge.get("type") == "challenge");
+    auto e = must(crypto::PublicKey::from_point(must(challenge.get_bytes("ephemeral", 65))));
+    auto server = must(d.st.read([](store::ReadTxn& t) { return t.server_certificate(); }));
+    auto shared = must(crypto::ecdh(card, e));
+    a.keys = protocol::derive_login_keys(
+        exporter, shared.view(),
+        protocol::login_info(user, card.public_key(), e, must(server.public_key())));
+    wire::Message proof;
+    (void)proof.add("type", "proof");
+    (void)proof.add_bytes("proof", protocol::login_proof(*a.keys, protocol::transcript_hash(
+                                                                      hello_text, step.send[0])));
+    (void)proof.add_bytes("password", as_bytes(password));
+    step = login.on_message(proof, proof.encode());
+    if (step.verify) {
+        auto match = crypto::verify_password(step.verify->phc, step.verify->password.view());
+        step = login.password_checked(std::move(match));
+    }
+    a.replies.insert(a.replies.end(), step.send.begin(), step.send.end());
+    a.last = std::move(step);
+    CHECK(login.finished());
+    return a;
+}
+
+std::string reason_of(const Attempt& a) {
+    auto m = must(wire::parse_message(a.replies.back()));
+    if (*m.get("type") != "refused") return "";
+    return std::string(*m.get("reason"));
+}
+
+}  // namespace
+
+TEST_CASE("a login with the enrolled card and the right password gets its bundle") {
+    Deployment d;
+    d.add_user("USER-A", "passwd1-A");
+    d.add_user("USER-B", "passwd2-B");
+    must(d.st.write([](store::WriteTxn& t) -> Result<void> {
+        CUG_TRY(t.add_group("VPN1", *net::Prefix::parse("10.0.0.0/24")));
+        CUG_TRY(t.add_member("VPN1", "USER-A"));
+        CUG_TRY(t.add_member("VPN1", "USER-B"));
+        return ok();
+    }));
+    auto a = log_in(d, "USER-A", d.cards.at("USER-A"), "passwd1-A");
+    REQUIRE(reason_of(a).empty());
+    auto reply = must(wire::parse_message(a.replies.back(), protocol::channel_limits()));
+    auto bundle = must(protocol::open_bundle(*a.keys, must(reply.get_bytes("sealed", 1 << 20))));
+    REQUIRE(bundle.groups.size() == 1);
+    CHECK(bundle.groups[0].address.to_string() == "10.0.0.1");
+    CHECK(bundle.peers.empty());  // nobody else is logged in
+    REQUIRE(a.last.registered.has_value());
+    CHECK(a.last.registered->control->to_string() == "192.0.2.9:40000");
+    CHECK_FALSE(a.last.replaced.has_value());
+    must(d.st.write([](store::WriteTxn& t) { return t.acknowledge_session("USER-A"); }));
+
+    // B logs in: A is its peer, and the pair keys agree across the two bundles.
+    auto b = log_in(d, "USER-B", d.cards.at("USER-B"), "passwd2-B");
+    auto b_reply = must(wire::parse_message(b.replies.back(), protocol::channel_limits()));
+    auto b_bundle =
+        must(protocol::open_bundle(*b.keys, must(b_reply.get_bytes("sealed", 1 << 20))));
+    REQUIRE(b_bundle.peers.size() == 1);
+    const auto& to_a = b_bundle.peers[0];
+    CHECK(to_a.user == "USER-A");
+    CHECK(to_a.address.to_string() == "10.0.0.1");
+    auto a_session = must(d.st.read([](store::ReadTxn& t) { return t.find_session("USER-A"); }));
+    auto b_session = must(d.st.read([](store::ReadTxn& t) { return t.find_session("USER-B"); }));
+    CHECK(to_a.recv_index == *a_session->index_in("VPN1"));
+    CHECK(to_a.send_index == *b_session->index_in("VPN1"));
+    auto group = must(d.st.read([](store::ReadTxn& t) { return t.group("VPN1"); }));
+    auto a_to_b = protocol::pair_key(group.current.secret.view(), group.current.key_id,
+                                     a_session->id, b_session->id);
+    CHECK(crypto::equal_ct(to_a.recv_key.view(), a_to_b.view()));
+
+    // A second login of A replaces the first session.
+    auto again = log_in(d, "USER-A", d.cards.at("USER-A"), "passwd1-A");
+    REQUIRE(again.last.replaced.has_value());
+    CHECK(again.last.replaced->id == a_session->id);
+}
+
+TEST_CASE("before the card is proven, every failure gets the same answer") {
+    Deployment d;
+    d.add_user("USER-A", "passwd1-A");
+    d.add_user("NOCARD", "passwd1-N", false);
+    auto stranger = must(crypto::PrivateKey::generate());
+    auto unknown = log_in(d, "NOBODY", stranger, "whatever1");
+    auto no_card = log_in(d, "NOCARD", stranger, "passwd1-N");
+    auto wrong_card = log_in(d, "USER-A", stranger, "passwd1-A");
+    auto bad_name = log_in(d, "bad name", stranger, "whatever1");
+    for (const Attempt* a : {&unknown, &no_card, &wrong_card, &bad_name}) {
+        CHECK(reason_of(*a) == "failed");
+        CHECK(a->replies.back() == "type=refused\nreason=failed\n\n");
+        CHECK_FALSE(a->last.verify.has_value());  // no Argon2id for them
+    }
+    // Each got a challenge of the same shape first.
+    CHECK(unknown.replies[0].size() == wrong_card.replies[0].size());
+    // Refusals are audited with their real reasons.
+    auto log = must(d.st.read([](store::ReadTxn& t) { return t.audit(0, 100); }));
+    int refused = 0;
+    for (const auto& e : log)
+        refused += e.action == "login.refused";
+    CHECK(refused == 4);
+    CHECK(log.back().detail.find("192.0.2.9:40000") != std::string::npos);
+}
+
+TEST_CASE("after the card is proven: wrong password, lockout, disabled, no groups") {
+    Deployment d;
+    d.add_user("USER-A", "passwd1-A");
+    const auto& card = d.cards.at("USER-A");
+    CHECK(reason_of(log_in(d, "USER-A", card, "passwd1-A")) == "no-groups");
+    must(d.st.write([](store::WriteTxn& t) -> Result<void> {
+        CUG_TRY(t.add_group("VPN1", *net::Prefix::parse("10.0.0.0/24")));
+        CUG_TRY(t.add_member("VPN1", "USER-A"));
+        return ok();
+    }));
+    for (int i = 0; i < 5; ++i)
+        CHECK(reason_of(log_in(d, "USER-A", card, "wrong-pass")) == "password");
+    auto u = must(d.st.read([](store::ReadTxn& t) { return t.user("USER-A"); }));
+    CHECK(u.failed_logins == 5);
+    // The sixth try is not even checked: locked out, with the wait.
+    auto locked = log_in(d, "USER-A", card, "passwd1-A");
+    CHECK(reason_of(locked) == "locked");
+    auto m = must(wire::parse_message(locked.replies.back()));
+    CHECK(*m.get_u64("retry_after") >= 1);
+    CHECK_FALSE(locked.last.verify.has_value());
+    // An administrator's new password clears the count.
+    must(d.st.write([&](store::WriteTxn& t) {
+        return t.set_password("USER-A", *crypto::hash_password(as_bytes("passwd1-A"), cheap));
+    }));
+    CHECK(reason_of(log_in(d, "USER-A", card, "passwd1-A")).empty());
+    must(d.st.write([](store::WriteTxn& t) { return t.set_enabled("USER-A", false); }));
+    CHECK(reason_of(log_in(d, "USER-A", card, "passwd1-A")) == "disabled");
+}
+
+TEST_CASE("lockout grows and is capped") {
+    LoginConfig c;
+    store::User u;
+    u.last_failure = 1000;
+    u.failed_logins = 4;
+    CHECK(lockout_left(u, c, 1000) == 0);
+    u.failed_logins = 5;
+    CHECK(lockout_left(u, c, 1000) == 2);
+    u.failed_logins = 8;
+    CHECK(lockout_left(u, c, 1000) == 16);
+    CHECK(lockout_left(u, c, 1010) == 6);
+    u.failed_logins = 40;
+    CHECK(lockout_left(u, c, 1000) == 900);
+}
