@@ -74,6 +74,10 @@ class [[nodiscard]] Result {
     T value_or(U&& fallback) const& {
         return ok() ? std::get<0>(v_) : static_cast<T>(std::forward<U>(fallback));
     }
+    template <typename U>
+    T value_or(U&& fallback) && {
+        return ok() ? std::get<0>(std::move(v_)) : static_cast<T>(std::forward<U>(fallback));
+    }
 
     const Error& error() const& { return assert(!ok()), std::get<1>(v_); }
     Error&& error() && { return assert(!ok()), std::get<1>(std::move(v_)); }

@@ -31,7 +31,8 @@ expect() {
   if [ "$want" -ne 0 ]; then
     [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ] && [ -n "$ERR" ] ||
       fail "'$*' should print one line on stderr, printed: $ERR"
-    case "$ERR" in cug-admin:*) ;; *) fail "'$*' stderr does not start with the program name: $ERR" ;; esac
+    [[ "$ERR" =~ ^(cug-admin|cugd|cug-login|cug-logout|cug-tun):\  ]] ||
+      fail "'$*' stderr does not start with the program name: $ERR"
   fi
 }
 

@@ -1,0 +1,60 @@
+// cugd: the management server daemon (man/cugd.8).
+#include "cli/program.hpp"
+#include "server/daemon.hpp"
+
+#include <CLI/CLI.hpp>
+
+int main(int argc, char** argv) {
+    using namespace cug;
+    cli::harden_process();
+    std::string store_dir = cli::default_store_dir();
+    std::string listen = "0.0.0.0:7443";
+    std::string control = "/run/cug/cugd.sock";
+    double session_hours = 12;
+    unsigned workers = 2;
+    std::int64_t idle = 90;
+
+    CLI::App app{"cugd: the cug management server"};
+    app.name("cugd");
+    app.set_version_flag("--version", "cugd 0.1.0");
+    app.add_option("--store", store_dir, "store directory ($CUG_STORE, /var/lib/cug/store)");
+    app.add_option("--listen", listen, "address and port of the control channel (TLS 1.3)")
+        ->capture_default_str();
+    app.add_option("--control-socket", control, "local key=value socket")->capture_default_str();
+    app.add_option("--session-hours", session_hours, "longest session")
+        ->check(CLI::Range(0.01, 168.0))
+        ->capture_default_str();
+    app.add_option("--hash-workers", workers, "threads that check passwords (Argon2id at once)")
+        ->check(CLI::Range(1u, 64u))
+        ->capture_default_str();
+    app.add_option("--idle-seconds", idle, "a silent terminal's session ends after this")
+        ->check(CLI::Range(std::int64_t{5}, std::int64_t{86400}))
+        ->capture_default_str();
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::string message = e.what();
+        for (auto& c : message)
+            if (c == '\n') c = ' ';
+        fmt::print(stderr, "cugd: {} (see cugd --help)\n", message);
+        return exit_status(Errc::usage);
+    }
+    return cli::report("cugd", [&]() -> Result<void> {
+        server::DaemonConfig config;
+        config.store_dir = store_dir;
+        auto endpoint = net::Endpoint::parse(listen);
+        if (!endpoint) return make_error(Errc::usage, "--listen: {}", endpoint.error().message);
+        config.listen = *endpoint;
+        config.control_socket = control;
+        config.login.session_seconds = static_cast<std::int64_t>(session_hours * 3600);
+        config.hash_workers = workers;
+        config.idle_seconds = idle;
+        auto daemon = CUG_TRY(server::Daemon::create(std::move(config)));
+        fmt::print(stderr, "cugd: serving on port {}\n", daemon->port());
+        return daemon->run();
+    }());
+}

@@ -1,0 +1,679 @@
+#include "server/daemon.hpp"
+
+#include "core/time.hpp"
+#include "net/tls.hpp"
+#include "wire/text.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <csignal>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace cug::server {
+
+namespace {
+
+Error os_error(std::string_view what) {
+    return make_error(Errc::os, "{}: {}", what, std::strerror(errno));
+}
+
+// A terminal's TLS channel: a login in progress, or a session's channel.
+struct Channel {
+    Channel(std::uint64_t s, net::TlsStream t, net::Endpoint p)
+        : serial(s), tls(std::move(t)), peer(p) {}
+    std::uint64_t serial = 0;
+    net::TlsStream tls;
+    net::Endpoint peer;
+    bool handshaking = true;
+    wire::Decoder decoder{protocol::channel_limits()};
+    std::string out;  // encoded messages not yet written
+    std::optional<Login> login;
+    bool hashing = false;       // a password check is on the worker pool
+    bool close_after = false;   // close once `out` is written
+    std::string user;           // set when bound to a session (resumed)
+    std::int64_t deadline = 0;  // close when now passes it
+    std::uint32_t events = 0;   // what epoll watches now
+};
+
+struct HashJob {
+    int fd;
+    std::uint64_t serial;
+    PasswordCheck check;
+};
+
+struct HashDone {
+    int fd;
+    std::uint64_t serial;
+    Result<bool> match;
+};
+
+std::string one(std::string_view type,
+                std::initializer_list<std::pair<std::string_view, std::string>> rest = {}) {
+    wire::Message m;
+    (void)m.add("type", type);
+    for (const auto& [k, v] : rest)
+        (void)m.add(k, v);
+    return m.encode();
+}
+
+class DaemonImpl final : public Daemon {
+  public:
+    DaemonImpl(DaemonConfig config, store::Store st, net::TlsContext tls)
+        : config_(std::move(config)), store_(std::move(st)), tls_(std::move(tls)) {}
+    ~DaemonImpl() override;
+
+    Result<void> start();
+    Result<void> run() override;
+    void stop() override {
+        stopping_ = true;
+        std::uint64_t one_event = 1;
+        (void)!::write(wake_fd_, &one_event, sizeof one_event);
+    }
+    std::uint16_t port() const override { return port_; }
+
+  private:
+    Result<void> open_listener();
+    Result<void> open_control_socket();
+    void watch(int fd, std::uint32_t events);
+    void accept_terminals();
+    void on_channel(int fd, std::uint32_t events);
+    void pump(Channel& c);
+    void dispatch(Channel& c, const wire::Message& m);
+    void apply(Channel& c, LoginStep step);
+    void on_session_message(Channel& c, const wire::Message& m);
+    void flush(Channel& c);
+    void close_channel(int fd);
+    void close_user_channels(const std::string& user, std::string_view why, int except_fd);
+    void hash_worker();
+    void collect_hashes();
+    void tick();
+    void expire_sessions(std::int64_t now);
+    void reconcile();
+    void serve_control();
+    std::string control_answer(const wire::Message& request);
+
+    DaemonConfig config_;
+    store::Store store_;
+    net::TlsContext tls_;
+    int epoll_fd_ = -1, listen_fd_ = -1, control_fd_ = -1, wake_fd_ = -1, done_fd_ = -1,
+        signal_fd_ = -1;
+    std::uint16_t port_ = 0;
+    std::atomic<bool> stopping_{false};
+    std::map<int, std::unique_ptr<Channel>> channels_;
+    std::uint64_t next_serial_ = 1;
+    std::int64_t started_ = 0, last_tick_ = 0;
+    std::uint64_t generation_ = 0;
+    // Users whose session has a live channel, and when each was last heard.
+    std::map<std::string, std::int64_t> heard_;
+
+    std::mutex hash_mutex_;
+    std::condition_variable hash_ready_;
+    std::deque<HashJob> hash_jobs_;
+    std::deque<HashDone> hash_done_;
+    std::vector<std::thread> hash_threads_;
+};
+
+DaemonImpl::~DaemonImpl() {
+    {
+        std::lock_guard lock(hash_mutex_);
+        stopping_ = true;
+    }
+    hash_ready_.notify_all();
+    for (auto& t : hash_threads_)
+        t.join();
+    channels_.clear();
+    for (int fd : {epoll_fd_, listen_fd_, control_fd_, wake_fd_, done_fd_, signal_fd_})
+        if (fd >= 0) ::close(fd);
+    if (control_fd_ >= 0) ::unlink(config_.control_socket.c_str());
+}
+
+void DaemonImpl::watch(int fd, std::uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.fd = fd;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0)
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+}
+
+Result<void> DaemonImpl::open_listener() {
+    const net::Address& a = config_.listen.address;
+    listen_fd_ = ::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listen_fd_ < 0) return os_error("creating the listening socket");
+    int on = 1;
+    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (a.is_v4()) {
+        auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(config_.listen.port);
+        std::memcpy(&sin->sin_addr, a.bytes().data(), 4);
+        len = sizeof *sin;
+    } else {
+        auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(config_.listen.port);
+        std::memcpy(&sin6->sin6_addr, a.bytes().data(), 16);
+        len = sizeof *sin6;
+    }
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0)
+        return make_error(Errc::unavailable, "cannot listen on {}: {}", config_.listen.to_string(),
+                          std::strerror(errno));
+    if (::listen(listen_fd_, 1024) != 0) return os_error("listen");
+    socklen_t got = sizeof ss;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &got);
+    port_ = ntohs(a.is_v4() ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                            : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+    watch(listen_fd_, EPOLLIN);
+    return ok();
+}
+
+Result<void> DaemonImpl::open_control_socket() {
+    const std::string path = config_.control_socket.string();
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    if (path.size() >= sizeof sun.sun_path)
+        return make_error(Errc::invalid, "control socket path {} is too long", path);
+    std::error_code ec;
+    std::filesystem::create_directories(config_.control_socket.parent_path(), ec);
+    ::chmod(config_.control_socket.parent_path().c_str(), 0750);
+    // A socket left by a daemon that died is replaced; a live one is not.
+    int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+    if (probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0) {
+        ::close(probe);
+        return make_error(Errc::temporary, "another cugd is running on {}", path);
+    }
+    if (probe >= 0) ::close(probe);
+    ::unlink(path.c_str());
+    control_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (control_fd_ < 0) return os_error("creating the control socket");
+    if (::bind(control_fd_, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0)
+        return os_error(fmt::format("binding {}", path));
+    ::chmod(path.c_str(), 0660);
+    if (::listen(control_fd_, 64) != 0) return os_error("listen");
+    watch(control_fd_, EPOLLIN);
+    return ok();
+}
+
+Result<void> DaemonImpl::start() {
+    started_ = last_tick_ = unix_now();
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    done_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epoll_fd_ < 0 || wake_fd_ < 0 || done_fd_ < 0) return os_error("setting up the event loop");
+    watch(wake_fd_, EPOLLIN);
+    watch(done_fd_, EPOLLIN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signal_fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (signal_fd_ >= 0) watch(signal_fd_, EPOLLIN);
+    CUG_CHECK(open_listener());
+    CUG_CHECK(open_control_socket());
+    for (unsigned i = 0; i < std::max(1u, config_.hash_workers); ++i)
+        hash_threads_.emplace_back([this] { hash_worker(); });
+    // Sessions registered before a restart stay until their terminals
+    // resume or the idle time passes.
+    auto sessions = CUG_TRY(store_.read([](store::ReadTxn& t) { return t.sessions(); }));
+    for (const auto& s : sessions)
+        heard_[s.user] = started_;
+    generation_ = CUG_TRY(
+        store_.read([](store::ReadTxn& t) -> Result<std::uint64_t> { return t.generation(); }));
+    return ok();
+}
+
+void DaemonImpl::accept_terminals() {
+    for (;;) {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return;  // EAGAIN, or a transient error: the next event retries
+        int on = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+        net::Endpoint peer;
+        if (ss.ss_family == AF_INET) {
+            auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+            peer.address = *net::Address::from_bytes(
+                ByteView(reinterpret_cast<std::uint8_t*>(&sin->sin_addr), 4));
+            peer.port = ntohs(sin->sin_port);
+        } else {
+            auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+            peer.address = *net::Address::from_bytes(
+                ByteView(reinterpret_cast<std::uint8_t*>(&sin6->sin6_addr), 16));
+            peer.port = ntohs(sin6->sin6_port);
+        }
+        auto tls = net::TlsStream::accept(tls_, fd);
+        if (!tls) continue;
+        auto c = std::make_unique<Channel>(next_serial_++, std::move(*tls), peer);
+        c->deadline = unix_now() + config_.handshake_seconds;
+        channels_[fd] = std::move(c);
+        watch(fd, EPOLLIN);
+        on_channel(fd, EPOLLIN);
+    }
+}
+
+void DaemonImpl::on_channel(int fd, std::uint32_t events) {
+    auto found = channels_.find(fd);
+    if (found == channels_.end()) return;
+    Channel& c = *found->second;
+    if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLIN)) return close_channel(fd);
+    if (c.handshaking) {
+        auto wait = c.tls.handshake();
+        if (!wait) return close_channel(fd);
+        if (*wait != net::TlsWait::none) {
+            watch(fd, *wait == net::TlsWait::read ? EPOLLIN : EPOLLOUT);
+            return;
+        }
+        c.handshaking = false;
+        watch(fd, EPOLLIN);
+    }
+    pump(c);
+    if (channels_.count(fd)) flush(*channels_[fd]);
+}
+
+// Reads what has arrived and acts on every complete message.
+void DaemonImpl::pump(Channel& c) {
+    const int fd = c.tls.fd();
+    std::uint8_t buf[16384];
+    for (;;) {
+        net::TlsWait wait;
+        auto n = c.tls.read(buf, wait);
+        if (!n) return close_channel(fd);
+        if (*n == 0) break;
+        if (!c.decoder.feed(ByteView(buf, *n))) return close_channel(fd);
+        for (;;) {
+            auto m = c.decoder.next();
+            if (!m) return close_channel(fd);  // a broken message ends the channel
+            if (!*m) break;
+            dispatch(c, **m);
+            if (!channels_.count(fd)) return;
+        }
+    }
+}
+
+void DaemonImpl::dispatch(Channel& c, const wire::Message& m) {
+    const std::string type(m.get("type").value_or(""));
+    if (c.hashing) {  // the terminal must wait for its answer
+        c.out += one("refused", {{"reason", "failed"}});
+        c.close_after = true;
+        return;
+    }
+    if (!c.login && c.user.empty()) {
+        if (type == "hello") {
+            auto exporter = c.tls.exporter(protocol::exporter_login, protocol::exporter_size);
+            if (!exporter) return close_channel(c.tls.fd());
+            c.login.emplace(store_, config_.login, std::move(*exporter), c.peer);
+        } else if (type != "resume") {
+            c.out += one("refused", {{"reason", "failed"}});
+            c.close_after = true;
+            return;
+        }
+    }
+    if (c.login && !c.login->finished()) return apply(c, c.login->on_message(m, m.encode()));
+    on_session_message(c, m);
+}
+
+void DaemonImpl::apply(Channel& c, LoginStep step) {
+    for (auto& s : step.send)
+        c.out += s;
+    if (step.close) c.close_after = true;
+    if (step.verify) {
+        c.hashing = true;
+        {
+            std::lock_guard lock(hash_mutex_);
+            hash_jobs_.push_back({c.tls.fd(), c.serial, std::move(*step.verify)});
+        }
+        hash_ready_.notify_one();
+    }
+    if (step.replaced) close_user_channels(step.replaced->user, "replaced", c.tls.fd());
+    if (step.registered) {
+        // The login channel ends with the bundle; the terminal's agent
+        // resumes the session on its own channel and acknowledges it.
+        heard_[step.registered->user] = unix_now();
+        c.close_after = true;
+    }
+}
+
+void DaemonImpl::on_session_message(Channel& c, const wire::Message& m) {
+    const std::string type(m.get("type").value_or(""));
+    const std::int64_t now = unix_now();
+    if (type == "resume") {
+        auto id = m.get_bytes("session", protocol::session_id_size);
+        auto proof = m.get_bytes("proof", 32);
+        auto exporter = c.tls.exporter(protocol::exporter_resume, protocol::exporter_size);
+        std::optional<store::Session> session;
+        if (id && proof && exporter && m.allow_only({"type", "session", "proof"}))
+            session = store_.read([&](store::ReadTxn& t) { return t.find_session_by_id(*id); })
+                          .value_or(std::optional<store::Session>());
+        if (!session || session->expires <= now ||
+            !crypto::equal_ct(protocol::resume_proof(session->resume_key.view(), *exporter),
+                              *proof)) {
+            (void)store_.write([&](store::WriteTxn& t) {
+                return t.audit_event("resume.refused", session ? session->user : "?",
+                                     fmt::format("from {}", c.peer.to_string()));
+            });
+            c.out += one("refused", {{"reason", "failed"}});
+            c.close_after = true;
+            return;
+        }
+        close_user_channels(session->user, "replaced", c.tls.fd());
+        c.user = session->user;
+        c.deadline = 0;
+        heard_[c.user] = now;
+        c.out += one("resumed", {{"expires", std::to_string(session->expires)}});
+        return;
+    }
+    if (c.user.empty()) {
+        c.close_after = true;
+        return;
+    }
+    heard_[c.user] = now;
+    if (type == "ack") {
+        (void)store_.write([&](store::WriteTxn& t) { return t.acknowledge_session(c.user); });
+        c.out += one("acked");
+    } else if (type == "ping") {
+        c.out += one("pong");
+    } else if (type == "logout") {
+        const std::string why(m.get("reason").value_or("logout"));
+        (void)store_.write([&](store::WriteTxn& t) {
+            return t.end_session(
+                c.user, "session.logout",
+                fmt::format("{} from {}", wire::quote_for_message(why, 64), c.peer.to_string()));
+        });
+        heard_.erase(c.user);
+        c.out += one("bye");
+        c.user.clear();
+        c.close_after = true;
+    } else {
+        c.out += one("error", {{"message", "unknown message type"}});
+    }
+}
+
+void DaemonImpl::flush(Channel& c) {
+    const int fd = c.tls.fd();
+    if (!c.out.empty()) {
+        net::TlsWait wait;
+        auto n = c.tls.write(as_bytes(c.out), wait);
+        if (!n) return close_channel(fd);
+        c.out.erase(0, *n);
+    }
+    if (c.out.empty() && c.close_after) return close_channel(fd);
+    watch(fd, c.out.empty() ? EPOLLIN : EPOLLIN | EPOLLOUT);
+}
+
+void DaemonImpl::close_channel(int fd) {
+    auto found = channels_.find(fd);
+    if (found == channels_.end()) return;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    channels_.erase(found);  // the TlsStream sends close_notify and closes the socket
+}
+
+void DaemonImpl::close_user_channels(const std::string& user, std::string_view why, int except_fd) {
+    std::vector<int> doomed;
+    for (auto& [fd, c] : channels_)
+        if (fd != except_fd && c->user == user) doomed.push_back(fd);
+    for (int fd : doomed) {
+        Channel& c = *channels_[fd];
+        c.user.clear();
+        c.out += one(why);
+        c.close_after = true;
+        flush(c);
+    }
+}
+
+void DaemonImpl::hash_worker() {
+    for (;;) {
+        HashJob job;
+        {
+            std::unique_lock lock(hash_mutex_);
+            hash_ready_.wait(lock, [this] { return stopping_ || !hash_jobs_.empty(); });
+            if (stopping_) return;
+            job = std::move(hash_jobs_.front());
+            hash_jobs_.pop_front();
+        }
+        auto match = crypto::verify_password(job.check.phc, job.check.password.view());
+        job.check.password.clear();
+        {
+            std::lock_guard lock(hash_mutex_);
+            hash_done_.push_back({job.fd, job.serial, std::move(match)});
+        }
+        std::uint64_t one_event = 1;
+        (void)!::write(done_fd_, &one_event, sizeof one_event);
+    }
+}
+
+void DaemonImpl::collect_hashes() {
+    std::uint64_t count;
+    (void)!::read(done_fd_, &count, sizeof count);
+    std::deque<HashDone> done;
+    {
+        std::lock_guard lock(hash_mutex_);
+        done.swap(hash_done_);
+    }
+    for (auto& d : done) {
+        auto found = channels_.find(d.fd);
+        if (found == channels_.end() || found->second->serial != d.serial) continue;  // gone
+        Channel& c = *found->second;
+        c.hashing = false;
+        apply(c, c.login->password_checked(std::move(d.match)));
+        flush(c);
+    }
+}
+
+void DaemonImpl::expire_sessions(std::int64_t now) {
+    auto sessions = store_.read([](store::ReadTxn& t) { return t.sessions(); });
+    if (!sessions) return;
+    for (const auto& s : *sessions) {
+        std::string why;
+        auto heard = heard_.find(s.user);
+        const bool live = std::any_of(channels_.begin(), channels_.end(), [&](const auto& entry) {
+            return entry.second->user == s.user;
+        });
+        if (s.expires <= now)
+            why = "its time is up";
+        else if (!s.acknowledged && now - s.login_time > config_.ack_seconds)
+            why = "it was never acknowledged";
+        else if (!live && (heard == heard_.end() || now - heard->second > config_.idle_seconds))
+            why = "its terminal went silent";
+        if (why.empty()) continue;
+        (void)store_.write(
+            [&](store::WriteTxn& t) { return t.end_session(s.user, "session.expired", why); });
+        heard_.erase(s.user);
+        close_user_channels(s.user, "expired", -1);
+    }
+}
+
+// Store changes by cug-admin: a disabled or removed user, a re-enrolled card,
+// a removed membership end the session (its terminal logs in again).
+void DaemonImpl::reconcile() {
+    auto sessions = store_.read([](store::ReadTxn& t) { return t.sessions(); });
+    if (!sessions) return;
+    for (const auto& s : *sessions) {
+        auto why = store_.read([&](store::ReadTxn& t) -> Result<std::string> {
+            auto u = CUG_TRY(t.find_user(s.user));
+            if (!u) return std::string("the user was removed");
+            if (!u->enabled) return std::string("the user was disabled");
+            if (!u->card || u->card->certificate_serial != s.card_serial)
+                return std::string("the card was re-enrolled");
+            for (const auto& [group, index] : s.indices)
+                if (!CUG_TRY(t.find_membership(s.user, group)))
+                    return fmt::format("the user left {}", group);
+            return std::string();
+        });
+        if (!why || why->empty()) continue;
+        (void)store_.write(
+            [&](store::WriteTxn& t) { return t.end_session(s.user, "session.revoked", *why); });
+        heard_.erase(s.user);
+        close_user_channels(s.user, "revoked", -1);
+    }
+}
+
+void DaemonImpl::tick() {
+    const std::int64_t now = unix_now();
+    std::vector<int> late;
+    for (auto& [fd, c] : channels_) {
+        const bool idle = !c->user.empty() && now - heard_[c->user] > config_.idle_seconds;
+        if ((c->deadline && now > c->deadline) || idle) late.push_back(fd);
+    }
+    for (int fd : late)
+        close_channel(fd);
+    auto generation =
+        store_.read([](store::ReadTxn& t) -> Result<std::uint64_t> { return t.generation(); });
+    if (generation && *generation != generation_) {
+        generation_ = *generation;
+        reconcile();
+    }
+    expire_sessions(now);
+    last_tick_ = now;
+}
+
+std::string DaemonImpl::control_answer(const wire::Message& request) {
+    const std::string cmd(request.get("cmd").value_or(""));
+    wire::Message reply;
+    auto error = [&](std::string_view message) {
+        (void)reply.add("errno", "1");
+        (void)reply.add("message", message);
+        return reply.encode();
+    };
+    if (cmd == "status") {
+        auto sessions = store_.read([](store::ReadTxn& t) { return t.sessions(); });
+        (void)reply.add_u64("uptime", static_cast<std::uint64_t>(unix_now() - started_));
+        (void)reply.add_u64("channels", channels_.size());
+        (void)reply.add_u64("sessions", sessions ? sessions->size() : 0);
+        (void)reply.add_u64("port", port_);
+        (void)reply.add("errno", "0");
+        return reply.encode();
+    }
+    if (cmd == "sessions") {
+        auto sessions = store_.read([](store::ReadTxn& t) { return t.sessions(); });
+        if (!sessions) return error(sessions.error().message);
+        (void)reply.add_u64("sessions", sessions->size());
+        for (std::size_t i = 0; i < sessions->size(); ++i) {
+            const auto& s = (*sessions)[i];
+            const std::string p = fmt::format("session.{}.", i);
+            (void)reply.add(p + "user", s.user);
+            (void)reply.add(p + "terminal", s.endpoint  ? s.endpoint->to_string()
+                                            : s.control ? s.control->to_string()
+                                                        : "-");
+            (void)reply.add_u64(p + "since", static_cast<std::uint64_t>(s.login_time));
+            (void)reply.add_bool(p + "acknowledged", s.acknowledged);
+            const bool live = std::any_of(channels_.begin(), channels_.end(),
+                                          [&](const auto& e) { return e.second->user == s.user; });
+            (void)reply.add_bool(p + "connected", live);
+        }
+        (void)reply.add("errno", "0");
+        return reply.encode();
+    }
+    if (cmd == "kick") {
+        const std::string user(request.get("user").value_or(""));
+        auto ended = store_.write([&](store::WriteTxn& t) {
+            return t.end_session(user, "session.kicked", "by the control socket");
+        });
+        if (!ended) return error(ended.error().message);
+        heard_.erase(user);
+        close_user_channels(user, "kicked", -1);
+        (void)reply.add("errno", "0");
+        return reply.encode();
+    }
+    if (cmd == "reconcile") {
+        reconcile();
+        (void)reply.add("errno", "0");
+        return reply.encode();
+    }
+    return error("unknown command");
+}
+
+// Local administrators and scripts: one request, one answer, then close.
+void DaemonImpl::serve_control() {
+    for (;;) {
+        int fd = ::accept4(control_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd < 0) return;
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+            (cred.uid != 0 && cred.uid != geteuid())) {
+            ::close(fd);
+            continue;
+        }
+        timeval tv{1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        wire::Decoder decoder;
+        std::optional<wire::Message> request;
+        std::uint8_t buf[4096];
+        while (!request) {
+            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0 || !decoder.feed(ByteView(buf, static_cast<std::size_t>(n)))) break;
+            auto next = decoder.next();
+            if (!next) break;
+            request = std::move(*next);
+        }
+        const std::string answer =
+            request ? control_answer(*request) : std::string("errno=1\nmessage=bad request\n\n");
+        (void)!::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+        ::close(fd);
+    }
+}
+
+Result<void> DaemonImpl::run() {
+    epoll_event events[64];
+    while (!stopping_) {
+        const int n = epoll_wait(epoll_fd_, events, 64, 1000);
+        if (n < 0 && errno != EINTR) return os_error("epoll_wait");
+        for (int i = 0; i < n; ++i) {
+            const int fd = events[i].data.fd;
+            if (fd == listen_fd_) {
+                accept_terminals();
+            } else if (fd == control_fd_) {
+                serve_control();
+            } else if (fd == done_fd_) {
+                collect_hashes();
+            } else if (fd == wake_fd_) {
+                std::uint64_t v;
+                (void)!::read(wake_fd_, &v, sizeof v);
+            } else if (fd == signal_fd_) {
+                signalfd_siginfo info;
+                (void)!::read(signal_fd_, &info, sizeof info);
+                stopping_ = true;
+            } else {
+                on_channel(fd, events[i].events);
+            }
+        }
+        if (unix_now() != last_tick_) tick();
+    }
+    return ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Daemon>> Daemon::create(DaemonConfig config) {
+    auto st = CUG_TRY(store::Store::open(config.store_dir, store::Actor::current("cugd")));
+    crypto::PrivateKey key = CUG_TRY(st.read([](store::ReadTxn& t) { return t.server_key(); }));
+    auto certificate = CUG_TRY(st.read([](store::ReadTxn& t) { return t.server_certificate(); }));
+    auto tls = CUG_TRY(net::TlsContext::server(key, certificate));
+    auto daemon = std::make_unique<DaemonImpl>(std::move(config), std::move(st), std::move(tls));
+    CUG_CHECK(daemon->start());
+    return std::unique_ptr<Daemon>(std::move(daemon));
+}
+
+}  // namespace cug::server

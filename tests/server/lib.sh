@@ -1,0 +1,54 @@
+# Shared by the daemon tests: a store (tests/admin/lib.sh), free TCP ports, and
+# cugd started and stopped by PID.
+. "$(dirname "${BASH_SOURCE[0]}")/../admin/lib.sh"
+CUGD_BIN="$CUG_BIN/cugd"
+CUGD_SOCKET="$WORK/cugd.sock"
+CUGD_PID=""
+
+free_port() {
+  local port
+  for _ in $(seq 50); do
+    port=$(( (RANDOM % 20000) + 30000 ))
+    ss -Htln | awk '{print $4}' | grep -q ":$port$" || { echo "$port"; return 0; }
+  done
+  return 1
+}
+
+# cugd_start [options]: on 127.0.0.1:$CUGD_PORT, waits for its control socket.
+cugd_start() {
+  CUGD_PORT=$(free_port)
+  "$CUGD_BIN" --store "$STORE" --listen "127.0.0.1:$CUGD_PORT" --control-socket "$CUGD_SOCKET" "$@" \
+    2>>"$WORK/cugd.log" &
+  CUGD_PID=$!
+  cleanup_pids+=("$CUGD_PID")
+  for _ in $(seq 200); do
+    [ -S "$CUGD_SOCKET" ] && return 0
+    kill -0 "$CUGD_PID" 2>/dev/null || break
+    sleep 0.02
+  done
+  fail "cugd did not start: $(cat "$WORK/cugd.log")"
+}
+
+cugd_stop() {
+  [ -n "$CUGD_PID" ] || return 0
+  kill "$CUGD_PID" 2>/dev/null || true
+  wait "$CUGD_PID" 2>/dev/null || true
+  CUGD_PID=""
+}
+
+# control 'cmd=...': one request on the control socket, the answer on stdout.
+control() {
+  python3 - "$CUGD_SOCKET" "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].replace("\\n", "\n").encode() + b"\n\n")
+data = b""
+while not data.endswith(b"\n\n"):
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+print(data.decode(), end="")
+PY
+}
