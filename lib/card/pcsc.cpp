@@ -18,7 +18,26 @@ std::string in_reader(std::string_view reader) {
 
 }  // namespace
 
+static Error describe_pcsc(long rc, std::string_view what, std::string_view reader);
+
 Error pcsc_error(long rc, std::string_view what, std::string_view reader) {
+    Error e = describe_pcsc(rc, what, reader);
+    switch (rc) {
+        case SCARD_E_NO_SERVICE:
+        case SCARD_E_SERVICE_STOPPED:
+        case SCARD_E_NO_READERS_AVAILABLE:
+        case SCARD_E_UNKNOWN_READER:
+        case SCARD_E_READER_UNAVAILABLE:
+        case SCARD_E_NO_SMARTCARD:
+        case SCARD_W_REMOVED_CARD:
+        case SCARD_E_NOT_TRANSACTED:
+            e.reason = Reason::no_card;
+            break;
+    }
+    return e;
+}
+
+static Error describe_pcsc(long rc, std::string_view what, std::string_view reader) {
     const std::string r = in_reader(reader);
     switch (rc) {
         case SCARD_E_NO_SERVICE:
@@ -120,8 +139,10 @@ Result<CardPresence> Context::presence(const std::string& reader) const {
 Result<std::string> Context::pick_reader(const std::optional<std::string>& wanted) const {
     auto names = CUG_TRY(readers());
     if (names.empty())
-        return make_error(Errc::unavailable,
-                          "no smart card reader (is it plugged in, and pcscd running?)");
+        return with_reason(
+            make_error(Errc::unavailable,
+                       "no smart card reader (is it plugged in, and pcscd running?)"),
+            Reason::no_card);
     if (wanted) {
         if (std::find(names.begin(), names.end(), *wanted) != names.end()) return *wanted;
         std::vector<std::string> matches;
@@ -139,7 +160,9 @@ Result<std::string> Context::pick_reader(const std::optional<std::string>& wante
         if (CUG_TRY(presence(n)) == CardPresence::present) with_card.push_back(n);
     if (with_card.size() == 1) return with_card[0];
     if (with_card.empty())
-        return make_error(Errc::unavailable, "no card in any reader ({})", fmt::join(names, ", "));
+        return with_reason(
+            make_error(Errc::unavailable, "no card in any reader ({})", fmt::join(names, ", ")),
+            Reason::no_card);
     return make_error(Errc::usage, "cards in several readers ({}); choose one with --reader",
                       fmt::join(with_card, ", "));
 }

@@ -83,9 +83,10 @@ Result<crypto::SecretBuffer> padded(ByteView value, std::string_view what) {
 Error status_error(std::uint16_t sw, std::string_view what) {
     if ((sw & 0xfff0) == 0x63c0) {
         const int left = sw & 0x0f;
-        return make_error(Errc::permission, "{}: wrong {} ({} {} left)", what,
-                          what.find("PUK") != std::string_view::npos ? "PUK" : "PIN", left,
-                          left == 1 ? "try" : "tries");
+        return with_reason(make_error(Errc::permission, "{}: wrong {} ({} {} left)", what,
+                                      what.find("PUK") != std::string_view::npos ? "PUK" : "PIN",
+                                      left, left == 1 ? "try" : "tries"),
+                           Reason::wrong_pin);
     }
     switch (sw) {
         case 0x6982:
@@ -203,8 +204,9 @@ Result<void> Piv::verify_pin(ByteView pin) {
     std::fill(c.data.begin(), c.data.end(), 0);
     if (!r) return std::move(r).error();
     if (r->sw == 0x6983)
-        return make_error(Errc::permission,
-                          "the PIN is blocked; unblock it with the PUK (cug-admin card unblock)");
+        return with_reason(
+            make_error(Errc::permission, "the PIN is blocked; unblock it with the PUK"),
+            Reason::pin_blocked);
     if (!r->ok()) return status_error(r->sw, "verifying the PIN");
     return ok();
 }

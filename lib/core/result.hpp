@@ -37,10 +37,33 @@ int exit_status(Errc code);
 // A short stable name ("not_found") for JSON output and tests.
 const char* errc_name(Errc code);
 
+// Finer than Errc where a program owes its caller a distinct exit status
+// (cug-login's, man/cug-login.1); most errors have none.
+enum class Reason {
+    none,
+    no_card,  // no reader, no card, or pcscd not running
+    wrong_pin,
+    pin_blocked,
+    server_mismatch,  // the server's key is not the one on the card
+    unreachable,      // no connection to cugd
+    wrong_password,
+    locked_out,
+    disabled,
+    refused,  // cugd refused without saying why (the card was not accepted)
+    no_groups,
+    agent_missing,  // cug-tun is not running
+};
+
 struct Error {
     Errc code;
     std::string message;  // one line, no trailing newline, no secrets
+    Reason reason = Reason::none;
 };
+
+inline Error with_reason(Error error, Reason reason) {
+    error.reason = reason;
+    return error;
+}
 
 template <typename... Args>
 Error make_error(Errc code, fmt::format_string<Args...> format, Args&&... args) {

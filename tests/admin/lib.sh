@@ -10,7 +10,15 @@ CHEAP="m=8,t=1,p=1"   # Argon2id cost for tests: the hashing is tested elsewhere
 cleanup_pids=()
 cleanup() {
   local pid
-  for pid in "${cleanup_pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  exec 2>/dev/null  # the shell's own notes on the jobs it reaps
+  for pid in "${cleanup_pids[@]}"; do kill "$pid" || true; done
+  for _ in $(seq 20); do
+    local alive=0
+    for pid in "${cleanup_pids[@]}"; do kill -0 "$pid" && alive=1; done
+    [ $alive -eq 0 ] && break
+    sleep 0.05
+  done
+  for pid in "${cleanup_pids[@]}"; do kill -9 "$pid" || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -1,0 +1,463 @@
+#include "terminal/agent.hpp"
+
+#include "core/time.hpp"
+#include "wire/base64.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+namespace cug::terminal {
+
+std::filesystem::path agent_socket(const std::filesystem::path& dir, const std::string& interface) {
+    return dir / (interface + ".sock");
+}
+
+wire::Message session_request(const LoginResult& r) {
+    wire::Message m;
+    (void)m.add("cmd", "session");
+    (void)m.add("user", r.user);
+    (void)m.add("server", r.server);
+    (void)m.add_bytes("server_key", r.server_key.to_der());
+    (void)m.add("reader", r.reader);
+    (void)m.add_bytes("resume_key", r.resume_key.view());
+    (void)m.add_bytes("push_key", r.push_key.view());
+    (void)m.add_bytes("udp_key", r.udp_key.view());
+    wire::Message bundle = protocol::encode_bundle(r.bundle);
+    std::string text = bundle.encode();
+    bundle.wipe();
+    (void)m.add_bytes("bundle", as_bytes(text));
+    explicit_bzero(text.data(), text.size());
+    return m;
+}
+
+namespace {
+
+Result<int> connect_unix(const std::filesystem::path& path) {
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    const std::string p = path.string();
+    if (p.size() >= sizeof sun.sun_path)
+        return make_error(Errc::usage, "socket path {} is too long", p);
+    std::memcpy(sun.sun_path, p.c_str(), p.size() + 1);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return make_error(Errc::os, "socket: {}", std::strerror(errno));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
+        const int err = errno;
+        ::close(fd);
+        return with_reason(
+            make_error(Errc::unavailable, "cug-tun is not running ({}: {})", p, std::strerror(err)),
+            Reason::agent_missing);
+    }
+    return fd;
+}
+
+// The peer of a local socket must be root or ourselves.
+bool trusted_peer(int fd) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+           (cred.uid == 0 || cred.uid == geteuid());
+}
+
+Result<wire::Message> read_local(int fd, std::chrono::milliseconds timeout) {
+    timeval tv{static_cast<time_t>(timeout.count() / 1000),
+               static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    wire::Decoder decoder(protocol::channel_limits());
+    std::uint8_t buf[16384];
+    for (;;) {
+        if (auto m = CUG_TRY(decoder.next())) return std::move(*m);
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) return make_error(Errc::io, "the local peer went away");
+        CUG_CHECK(decoder.feed(ByteView(buf, static_cast<std::size_t>(n))));
+    }
+}
+
+Result<void> write_local(int fd, const std::string& text) {
+    std::size_t sent = 0;
+    while (sent < text.size()) {
+        const ssize_t n = ::send(fd, text.data() + sent, text.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) return make_error(Errc::io, "the local peer went away");
+        sent += static_cast<std::size_t>(n);
+    }
+    return ok();
+}
+
+}  // namespace
+
+Result<wire::Message> ask_agent(const std::filesystem::path& socket, const wire::Message& request,
+                                std::chrono::milliseconds timeout) {
+    const int fd = CUG_TRY(connect_unix(socket));
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    std::string text = request.encode();
+    auto written = write_local(fd, text);
+    explicit_bzero(text.data(), text.size());
+    CUG_CHECK(std::move(written));
+    return read_local(fd, timeout);
+}
+
+namespace {
+
+// The session the agent holds. Its keys live in the secure heap and are
+// wiped when it is dropped.
+struct Held {
+    std::string user, server, reader;
+    crypto::PublicKey server_key{nullptr};
+    protocol::Bundle bundle;
+    crypto::SecretBuffer resume_key, push_key, udp_key;
+    std::int64_t since = 0;
+    bool acknowledged = false;
+};
+
+class AgentImpl final : public Agent {
+  public:
+    explicit AgentImpl(AgentConfig config) : config_(std::move(config)) {}
+    ~AgentImpl() override {
+        for (int fd : {listen_fd_, wake_fd_, signal_fd_})
+            if (fd >= 0) ::close(fd);
+        if (listen_fd_ >= 0) ::unlink(socket_path_.c_str());
+    }
+
+    Result<void> start();
+    Result<void> run() override;
+    void stop() override {
+        stopping_ = true;
+        std::uint64_t one = 1;
+        (void)!::write(wake_fd_, &one, sizeof one);
+    }
+
+  private:
+    void serve_local();
+    wire::Message handle(const wire::Message& request);
+    wire::Message take_session(const wire::Message& request);
+    wire::Message show() const;
+    wire::Message log_out(std::string_view reason);
+    Result<void> connect_and_resume();
+    void channel_readable();
+    void drop_channel(std::string_view why);
+    void forget(std::string_view why);
+    void keepalive(std::int64_t now);
+    Result<wire::Message> exchange(const std::string& message, std::string_view expect);
+
+    AgentConfig config_;
+    std::filesystem::path socket_path_;
+    int listen_fd_ = -1, wake_fd_ = -1, signal_fd_ = -1;
+    std::atomic<bool> stopping_{false};
+    std::optional<Held> held_;
+    std::optional<net::TlsStream> channel_;
+    wire::Decoder decoder_{protocol::channel_limits()};
+    std::string state_ = "idle";  // idle, connected, reconnecting
+    std::int64_t next_attempt_ = 0, backoff_ = 1, last_ping_ = 0, last_heard_ = 0;
+};
+
+Result<void> AgentImpl::start() {
+    socket_path_ = agent_socket(config_.socket_dir, config_.interface);
+    std::error_code ec;
+    std::filesystem::create_directories(config_.socket_dir, ec);
+    ::chmod(config_.socket_dir.c_str(), 0750);
+    if (connect_unix(socket_path_))
+        return make_error(Errc::temporary, "another cug-tun serves {}", config_.interface);
+    ::unlink(socket_path_.c_str());
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    const std::string p = socket_path_.string();
+    if (p.size() >= sizeof sun.sun_path)
+        return make_error(Errc::usage, "socket path {} is too long", p);
+    std::memcpy(sun.sun_path, p.c_str(), p.size() + 1);
+    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0 ||
+        ::listen(listen_fd_, 16) != 0)
+        return make_error(Errc::os, "listening on {}: {}", p, std::strerror(errno));
+    ::chmod(p.c_str(), 0660);
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signal_fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return ok();
+}
+
+// One request and reply on the control channel, with a deadline.
+Result<wire::Message> AgentImpl::exchange(const std::string& message, std::string_view expect) {
+    timeval tv{5, 0};
+    setsockopt(channel_->fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    CUG_CHECK(write_message(*channel_, message));
+    for (;;) {
+        auto reply = CUG_TRY(read_message(*channel_, decoder_));
+        const std::string type(reply.get("type").value_or(""));
+        if (type == "pong") continue;
+        if (type != expect)
+            return make_error(Errc::protocol, "cugd answered '{}'",
+                              type.empty() ? std::string("nothing") : type);
+        timeval none{0, 0};
+        setsockopt(channel_->fd(), SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+        return reply;
+    }
+}
+
+Result<void> AgentImpl::connect_and_resume() {
+    channel_.reset();
+    decoder_ = wire::Decoder(protocol::channel_limits());
+    const int fd = CUG_TRY(connect_tcp(held_->server, std::chrono::seconds(5)));
+    auto context = CUG_TRY(net::TlsContext::client());
+    channel_.emplace(
+        CUG_TRY(net::TlsStream::connect(context, fd, held_->server_key, std::chrono::seconds(5))));
+    const Bytes exporter =
+        CUG_TRY(channel_->exporter(protocol::exporter_resume, protocol::exporter_size));
+    wire::Message resume;
+    CUG_CHECK(resume.add("type", "resume"));
+    CUG_CHECK(resume.add_bytes("session", held_->bundle.session));
+    CUG_CHECK(
+        resume.add_bytes("proof", protocol::resume_proof(held_->resume_key.view(), exporter)));
+    auto resumed = exchange(resume.encode(), "resumed");
+    if (!resumed) {
+        channel_.reset();
+        return std::move(resumed).error();
+    }
+    if (!held_->acknowledged) {
+        // The patent's step 12: the terminal has its keys.
+        wire::Message ack;
+        CUG_CHECK(ack.add("type", "ack"));
+        CUG_TRY(exchange(ack.encode(), "acked"));
+        held_->acknowledged = true;
+    }
+    state_ = "connected";
+    backoff_ = 1;
+    last_ping_ = last_heard_ = unix_now();
+    return ok();
+}
+
+void AgentImpl::forget(std::string_view why) {
+    if (held_) fmt::print(stderr, "cug-tun: {}'s session ended: {}\n", held_->user, why);
+    held_.reset();  // the keys are wiped first
+    channel_.reset();
+    state_ = "idle";
+}
+
+void AgentImpl::drop_channel(std::string_view why) {
+    channel_.reset();
+    if (!held_) return;
+    fmt::print(stderr, "cug-tun: the channel to cugd is down ({}); resuming\n", why);
+    state_ = "reconnecting";
+    next_attempt_ = unix_now() + backoff_;
+    backoff_ = std::min<std::int64_t>(backoff_ * 2, config_.max_backoff.count());
+}
+
+void AgentImpl::channel_readable() {
+    std::uint8_t buf[16384];
+    net::TlsWait wait;
+    auto n = channel_->read(buf, wait);
+    if (!n) return drop_channel(n.error().message);
+    if (*n == 0) return;
+    if (!decoder_.feed(ByteView(buf, *n))) return drop_channel("a malformed message");
+    for (;;) {
+        auto m = decoder_.next();
+        if (!m) return drop_channel("a malformed message");
+        if (!*m) return;
+        last_heard_ = unix_now();
+        const std::string type((*m)->get("type").value_or(""));
+        if (type == "replaced") return forget("the user logged in at another terminal");
+        if (type == "expired" || type == "revoked" || type == "kicked")
+            return forget(fmt::format("cugd says: {}", type));
+    }
+}
+
+void AgentImpl::keepalive(std::int64_t now) {
+    if (state_ == "reconnecting" && held_ && now >= next_attempt_) {
+        auto resumed = connect_and_resume();
+        if (!resumed) {
+            if (resumed.error().code == Errc::protocol || resumed.error().code == Errc::permission)
+                return forget(resumed.error().message);  // cugd refused: the session is gone
+            return drop_channel(resumed.error().message);
+        }
+        fmt::print(stderr, "cug-tun: resumed {}'s session\n", held_->user);
+        return;
+    }
+    if (!channel_) return;
+    if (now - last_heard_ > 3 * config_.keepalive.count()) return drop_channel("cugd went silent");
+    if (now - last_ping_ >= config_.keepalive.count()) {
+        last_ping_ = now;
+        wire::Message ping;
+        (void)ping.add("type", "ping");
+        if (!write_message(*channel_, ping.encode())) drop_channel("cannot write");
+    }
+}
+
+wire::Message AgentImpl::take_session(const wire::Message& r) {
+    wire::Message reply;
+    auto fail = [&](const Error& e) {
+        held_.reset();
+        channel_.reset();
+        state_ = "idle";
+        (void)reply.add("errno", "1");
+        (void)reply.add("message", e.message);
+        return reply;
+    };
+    if (held_) log_out("replaced by a new login on this terminal");
+    auto parsed = [&]() -> Result<Held> {
+        Held h;
+        h.user = std::string(CUG_TRY(r.get("user")));
+        h.server = std::string(CUG_TRY(r.get("server")));
+        h.reader = std::string(CUG_TRY(r.get("reader")));
+        h.server_key =
+            CUG_TRY(crypto::PublicKey::from_der(CUG_TRY(r.get_bytes("server_key", 512))));
+        auto secret = [&](std::string_view key) -> Result<crypto::SecretBuffer> {
+            Bytes b = CUG_TRY(r.get_bytes(key, 32));
+            auto s = crypto::SecretBuffer::copy_of(b);
+            explicit_bzero(b.data(), b.size());
+            return s;
+        };
+        h.resume_key = CUG_TRY(secret("resume_key"));
+        h.push_key = CUG_TRY(secret("push_key"));
+        h.udp_key = CUG_TRY(secret("udp_key"));
+        Bytes text = CUG_TRY(r.get_bytes("bundle", 1u << 20));
+        auto message = wire::parse_message(as_chars(text), protocol::channel_limits());
+        explicit_bzero(text.data(), text.size());
+        if (!message) return std::move(message).error();
+        auto bundle = protocol::decode_bundle(*message);
+        message->wipe();
+        h.bundle = CUG_TRY(std::move(bundle));
+        h.since = unix_now();
+        return h;
+    }();
+    if (!parsed) return fail(parsed.error());
+    held_ = std::move(*parsed);
+    if (auto resumed = connect_and_resume(); !resumed) return fail(resumed.error());
+    fmt::print(stderr, "cug-tun: took over {}'s session\n", held_->user);
+    (void)reply.add("errno", "0");
+    return reply;
+}
+
+wire::Message AgentImpl::show() const {
+    wire::Message m;
+    (void)m.add("interface", config_.interface);
+    (void)m.add("state", state_);
+    if (held_) {
+        (void)m.add("user", held_->user);
+        (void)m.add("server", held_->server);
+        (void)m.add("server_key", held_->server_key.fingerprint_text());
+        (void)m.add("reader", held_->reader);
+        (void)m.add_u64("since", static_cast<std::uint64_t>(held_->since));
+        (void)m.add_u64("expires", static_cast<std::uint64_t>(held_->bundle.expires));
+        (void)m.add_u64("groups", held_->bundle.groups.size());
+        for (std::size_t i = 0; i < held_->bundle.groups.size(); ++i) {
+            const auto& g = held_->bundle.groups[i];
+            (void)m.add(fmt::format("group.{}.name", i), g.name);
+            (void)m.add(fmt::format("group.{}.prefix", i), g.prefix.to_string());
+            (void)m.add(fmt::format("group.{}.address", i), g.address.to_string());
+        }
+        (void)m.add_u64("peers", held_->bundle.peers.size());
+        for (std::size_t i = 0; i < held_->bundle.peers.size(); ++i) {
+            const auto& p = held_->bundle.peers[i];
+            (void)m.add(fmt::format("peer.{}.user", i), p.user);
+            (void)m.add(fmt::format("peer.{}.group", i), p.group);
+            (void)m.add(fmt::format("peer.{}.address", i), p.address.to_string());
+            if (p.endpoint)
+                (void)m.add(fmt::format("peer.{}.endpoint", i), p.endpoint->to_string());
+        }
+    }
+    (void)m.add("errno", "0");
+    return m;
+}
+
+wire::Message AgentImpl::log_out(std::string_view reason) {
+    wire::Message reply;
+    if (!held_) {
+        (void)reply.add("errno", "0");
+        (void)reply.add("message", "no session");
+        return reply;
+    }
+    const std::string user = held_->user;
+    // The keys go first; telling cugd needs only the open channel.
+    held_.reset();
+    bool told = false;
+    if (channel_) {
+        wire::Message m;
+        (void)m.add("type", "logout");
+        (void)m.add("reason", reason);
+        told = exchange(m.encode(), "bye").ok();
+    }
+    channel_.reset();
+    state_ = "idle";
+    fmt::print(stderr, "cug-tun: logged {} out ({}){}\n", user, reason,
+               told ? "" : "; cugd was not told and will expire the session");
+    (void)reply.add("errno", "0");
+    (void)reply.add("message", told ? "logged out" : "logged out; cugd not reached");
+    return reply;
+}
+
+wire::Message AgentImpl::handle(const wire::Message& request) {
+    const std::string cmd(request.get("cmd").value_or(""));
+    if (cmd == "session") return take_session(request);
+    if (cmd == "show") return show();
+    if (cmd == "logout") return log_out(request.get("reason").value_or("cug-logout"));
+    wire::Message reply;
+    (void)reply.add("errno", "1");
+    (void)reply.add("message", "unknown command");
+    return reply;
+}
+
+void AgentImpl::serve_local() {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) return;
+    if (trusted_peer(fd)) {
+        auto request = read_local(fd, std::chrono::seconds(2));
+        wire::Message reply;
+        if (request) {
+            reply = handle(*request);
+            request->wipe();
+        } else {
+            (void)reply.add("errno", "1");
+            (void)reply.add("message", request.error().message);
+        }
+        (void)write_local(fd, reply.encode());
+    }
+    ::close(fd);
+}
+
+Result<void> AgentImpl::run() {
+    while (!stopping_) {
+        pollfd fds[4] = {{listen_fd_, POLLIN, 0},
+                         {wake_fd_, POLLIN, 0},
+                         {signal_fd_, POLLIN, 0},
+                         {channel_ ? channel_->fd() : -1, POLLIN, 0}};
+        const int n = ::poll(fds, 4, 1000);
+        if (n < 0 && errno != EINTR) return make_error(Errc::os, "poll: {}", std::strerror(errno));
+        if (fds[2].revents & POLLIN) {
+            signalfd_siginfo info;
+            (void)!::read(signal_fd_, &info, sizeof info);
+            stopping_ = true;
+        }
+        if (fds[0].revents & POLLIN) serve_local();
+        if (channel_ && (fds[3].revents & (POLLIN | POLLHUP | POLLERR))) channel_readable();
+        keepalive(unix_now());
+    }
+    // Stopping the agent takes the terminal out of its groups.
+    if (held_) log_out("cug-tun stopped");
+    return ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Agent>> Agent::create(AgentConfig config) {
+    auto agent = std::make_unique<AgentImpl>(std::move(config));
+    CUG_CHECK(agent->start());
+    return std::unique_ptr<Agent>(std::move(agent));
+}
+
+}  // namespace cug::terminal

@@ -1,0 +1,46 @@
+// The terminal agent inside cug-tun: it takes a session over from cug-login,
+// holds its keys in locked memory only, keeps the control channel to cugd
+// (resume, acknowledge, keepalives, reconnect with backoff), and wipes the
+// keys first when the session ends. Its local socket speaks key=value:
+//
+//   cmd=session ...   from cug-login: take over this session (answer once acknowledged)
+//   cmd=show          the state, without secrets
+//   cmd=logout        wipe the keys, then tell cugd
+//
+// Only root and the agent's own user may connect (SO_PEERCRED).
+#pragma once
+
+#include "core/result.hpp"
+#include "terminal/login.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace cug::terminal {
+
+struct AgentConfig {
+    std::string interface = "cug0";
+    std::filesystem::path socket_dir = "/run/cug";
+    std::chrono::seconds keepalive{25};
+    std::chrono::seconds max_backoff{30};
+};
+
+std::filesystem::path agent_socket(const std::filesystem::path& dir, const std::string& interface);
+
+// cug-login's hand-off: the login result as the agent's cmd=session request.
+wire::Message session_request(const LoginResult& login);
+// The agent's answer to one request (a client's side of the local socket).
+Result<wire::Message> ask_agent(const std::filesystem::path& socket, const wire::Message& request,
+                                std::chrono::milliseconds timeout);
+
+class Agent {
+  public:
+    static Result<std::unique_ptr<Agent>> create(AgentConfig config);
+    virtual ~Agent() = default;
+    virtual Result<void> run() = 0;
+    virtual void stop() = 0;
+};
+
+}  // namespace cug::terminal

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Login end to end on loopback: cugd, cug-tun agents, cug-login with virtual
+# cards through the real pcscd, cug-logout; every refusal with its own status.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../support/pcsc.sh"
+trap 'pcsc_stop; cleanup' EXIT
+LOGIN="$CUG_BIN/cug-login"; LOGOUT="$CUG_BIN/cug-logout"; TUN="$CUG_BIN/cug-tun"
+
+new_store
+pcsc_start 4
+expect 0 admin group add VPN1 --prefix 10.0.0.0/24
+expect 0 admin group add VPN2 --prefix 10.0.1.0/24
+n=0
+for u in A B C; do
+  expect 0 with_password "passwd$n-$u" admin user add "USER-$u" --password-fd 3
+  card_init "$u"
+  card_insert "$u" "$n"
+  expect 0 admin card enroll "USER-$u" --reader "$(reader_name $n)" --new-pin-fd 3 3< <(echo "24680$n")
+  n=$((n + 1))
+done
+expect 0 admin member add VPN1 USER-A
+expect 0 admin member add VPN1 USER-B
+expect 0 admin member add VPN2 USER-C
+cugd_start --idle-seconds 5
+SERVER="127.0.0.1:$CUGD_PORT"
+
+# One agent per terminal.
+tun_start() {
+  mkdir -p "$WORK/t$1"
+  "$TUN" --interface cug0 --socket-dir "$WORK/t$1" 2>>"$WORK/tun$1.log" &
+  cleanup_pids+=($!)
+  eval "TUN_PID_$1=$!"
+  for _ in $(seq 100); do [ -S "$WORK/t$1/cug0.sock" ] && return 0; sleep 0.02; done
+  fail "cug-tun $1 did not start"
+}
+login() {  # login TERMINAL READER PIN PASSWORD [options]
+  local t=$1 r=$2 pin=$3 pw=$4; shift 4
+  "$LOGIN" --server "$SERVER" --reader "$(reader_name "$r")" --socket-dir "$WORK/t$t" \
+    --pin-fd 3 --password-fd 4 "$@" 3< <(echo "$pin") 4< <(echo "$pw")
+}
+tun_start 1; tun_start 2; tun_start 3
+
+expect 0 login 1 0 246800 passwd0-A
+contains "$OUT" "logged in as USER-A at cug0"
+contains "$OUT" "VPN1: 10.0.0.1 in 10.0.0.0/24, 0 peers online"
+expect 0 login 2 1 246801 passwd1-B --json
+[ "$(printf '%s' "$OUT" | json_get 'd["user"], d["groups"][0]["address"], d["peers"]')" = "USER-B 10.0.0.2 1" ] ||
+  fail "USER-B's login: $OUT"
+expect 0 "$TUN" --socket-dir "$WORK/t2" show --json
+[ "$(printf '%s' "$OUT" | json_get 'd["state"], d["user"], [p["user"] for p in d["peers"]]')" = "connected USER-B ['USER-A']" ] ||
+  fail "cug-tun show: $OUT"
+expect 0 login 3 2 246802 passwd2-C
+expect 0 admin session list --json
+table=$(printf '%s' "$OUT" | json_get '"; ".join(r["group"] + " " + r["user"] + " " + r["overlay"] + " " + str(r["acknowledged"]) for r in d)')
+[ "$table" = "VPN1 USER-A 10.0.0.1 True; VPN1 USER-B 10.0.0.2 True; VPN2 USER-C 10.0.1.1 True" ] ||
+  fail "the registration table (drawing 8): $table"
+pass "three users logged in; the registration table shows them (drawing 8)"
+
+# Refusals, each with its own status.
+expect 10 login 1 0 246800 wrong-password
+contains "$ERR" "wrong password"
+expect 13 login 1 0 999999 passwd0-A
+contains "$ERR" "wrong PIN (2 tries left)"
+expect 0 login 1 0 246800 passwd0-A   # the right PIN resets the count
+expect 18 "$LOGIN" --server "$SERVER" --reader "$(reader_name 0)" --socket-dir "$WORK/none" --pin-fd 3 --password-fd 4 3< <(echo 246800) 4< <(echo passwd0-A)
+contains "$ERR" "cug-tun is not running"
+expect 17 "$LOGIN" --server "127.0.0.1:$(free_port)" --reader "$(reader_name 0)" --socket-dir "$WORK/t1" --pin-fd 3 --password-fd 4 3< <(echo 246800) 4< <(echo passwd0-A)
+contains "$ERR" "cannot reach cugd"
+expect 15 login 1 3 246800 passwd0-A
+expect 0 admin user disable USER-C
+expect 12 login 3 2 246802 passwd2-C
+contains "$ERR" "disabled"
+expect 0 admin user enable USER-C
+pass "wrong password 10, wrong PIN 13, cug-tun not running 18, unreachable 17, no card 15, disabled 12"
+
+# A card from another deployment pins another server key.
+other="$WORK/other"
+expect 0 "$ADMIN_BIN" --store "$other" init --server-name other --password-cost "$CHEAP"
+expect 0 with_password "passwd-X" "$ADMIN_BIN" --store "$other" user add USER-X --password-fd 3
+card_init X
+card_insert X 3
+expect 0 "$ADMIN_BIN" --store "$other" card enroll USER-X --reader "$(reader_name 3)" --new-pin-fd 3 3< <(echo 135792)
+expect 16 login 3 3 135792 passwd-X
+contains "$ERR" "possible interception"
+pass "a card of another deployment: server key mismatch 16"
+
+# Logout now, and on card removal.
+expect 0 "$LOGOUT" --socket-dir "$WORK/t3"
+contains "$OUT" "logged out"
+"$LOGOUT" --socket-dir "$WORK/t2" --wait > "$WORK/wait-out" 2>&1 &
+waiter=$!
+cleanup_pids+=("$waiter")
+sleep 0.5
+pulled=$(date +%s%N)
+card_pull B
+wait "$waiter" || fail "cug-logout --wait: $(cat "$WORK/wait-out")"
+ms=$(( ($(date +%s%N) - pulled) / 1000000 ))
+[ "$ms" -lt 1500 ] || fail "the logout after the card was pulled took $ms ms"
+expect 0 admin session list --json
+[ "$(printf '%s' "$OUT" | json_get 'sorted(set(r["user"] for r in d))')" = "['USER-A']" ] ||
+  fail "after two logouts: $OUT"
+echo "ok: card pulled: logged out and the registration cleared after $ms ms"
+pass "cug-logout, and cug-logout --wait on card removal"
+
+# cugd killed and restarted: the registration stays and the agent resumes.
+kill -9 "$CUGD_PID"; wait "$CUGD_PID" 2>/dev/null || true
+rm -f "$CUGD_SOCKET"
+"$CUGD_BIN" --store "$STORE" --listen "$SERVER" --control-socket "$CUGD_SOCKET" --idle-seconds 5 2>>"$WORK/cugd.log" &
+CUGD_PID=$!; cleanup_pids+=("$CUGD_PID")
+for _ in $(seq 200); do
+  state=$("$TUN" --socket-dir "$WORK/t1" show --json | json_get 'd["state"]')
+  [ "$state" = connected ] && [ -S "$CUGD_SOCKET" ] && contains "$(control 'cmd=sessions')" "connected=true" && break
+  sleep 0.1
+done
+contains "$(control 'cmd=sessions')" "session.0.user=USER-A"
+contains "$(control 'cmd=sessions')" "session.0.connected=true"
+pass "kill -9 of cugd loses no registration; the terminal resumed"
+
+# An administrator's change ends the session at once; its terminal learns it.
+expect 0 admin member del VPN1 USER-A
+for _ in $(seq 50); do
+  [ "$(admin session list --json | json_get 'len(d)')" = 0 ] && break
+  sleep 0.1
+done
+[ "$(admin session list --json | json_get 'len(d)')" = 0 ] || fail "the removed member's session survived"
+for _ in $(seq 50); do
+  [ "$("$TUN" --socket-dir "$WORK/t1" show --json | json_get 'd["state"]')" = idle ] && break
+  sleep 0.1
+done
+[ "$("$TUN" --socket-dir "$WORK/t1" show --json | json_get 'd["state"]')" = idle ] || fail "the agent kept a revoked session"
+expect 0 admin audit --json
+actions=$(printf '%s' "$OUT" | json_get '" ".join(sorted(set(e["action"] for e in d)))')
+for a in session.login session.logout session.revoked login.refused; do contains "$actions" "$a"; done
+pass "a removed member's session is revoked and its terminal told; everything is audited"
