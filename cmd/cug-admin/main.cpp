@@ -1,8 +1,10 @@
 // cug-admin: enrollment and administration of a cug server's store.
 #include "cli/program.hpp"
 #include "commands.hpp"
+#include "net/local.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 
 namespace cug::admin {
 
@@ -20,6 +22,23 @@ void print(const std::string& text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
 }
 
+// The store's generation, if there is a store.
+std::optional<std::uint64_t> generation(const Context& ctx) {
+    auto st = ctx.open_store();
+    if (!st) return std::nullopt;
+    auto g = st->read([](store::ReadTxn& t) -> Result<std::uint64_t> { return t.generation(); });
+    return g ? std::optional<std::uint64_t>(*g) : std::nullopt;
+}
+
+// After a change, a running cugd applies it to live sessions at once. If none
+// runs (or it does not answer), it notices the store's generation within a
+// second anyway, so this is best effort and silent.
+void notify_cugd(const Context& ctx) {
+    wire::Message request;
+    (void)request.add("cmd", "reconcile");
+    (void)net::ask_local(ctx.cugd_socket, request, std::chrono::seconds(2), wire::Limits{});
+}
+
 }  // namespace cug::admin
 
 int main(int argc, char** argv) {
@@ -27,6 +46,8 @@ int main(int argc, char** argv) {
     cli::harden_process();
     admin::Context ctx;
     ctx.store_dir = cli::default_store_dir();
+    const char* socket_env = std::getenv("CUG_CUGD_SOCKET");
+    ctx.cugd_socket = socket_env && *socket_env ? socket_env : "/run/cug/cugd.sock";
 
     CLI::App app{"cug-admin: enroll users, groups and cards on a cug server"};
     app.name("cug-admin");
@@ -35,6 +56,9 @@ int main(int argc, char** argv) {
     app.add_option("--lock-timeout", ctx.lock_timeout,
                    "seconds to wait for another writer (default 10)")
         ->check(CLI::Range(0.0, 3600.0));
+    app.add_option("--cugd-socket", ctx.cugd_socket,
+                   "cugd's control socket, told after a change ($CUG_CUGD_SOCKET, "
+                   "/run/cug/cugd.sock)");
     app.require_subcommand(1);
     admin::add_init_command(app, ctx);
     admin::add_user_commands(app, ctx);
@@ -67,5 +91,8 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "cug-admin: no command given (see cug-admin --help)\n");
         return exit_status(Errc::usage);
     }
-    return cli::report("cug-admin", ctx.action());
+    const auto before = admin::generation(ctx);
+    auto result = ctx.action();
+    if (result && before && admin::generation(ctx) != before) admin::notify_cugd(ctx);
+    return cli::report("cug-admin", std::move(result));
 }

@@ -22,6 +22,7 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
         j.begin_object();
         j.field("interface", std::string(m.get("interface").value_or("")));
         j.field("state", state);
+        j.field("listen_port", m.get_u64("listen_port").value_or(0));
         j.key("user");
         if (m.has("user"))
             j.value(std::string(*m.get("user")));
@@ -35,6 +36,11 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
                     format_time(static_cast<std::int64_t>(m.get_u64("since").value_or(0))));
             j.field("expires",
                     format_time(static_cast<std::int64_t>(m.get_u64("expires").value_or(0))));
+            j.key("endpoint");
+            if (m.has("endpoint"))
+                j.value(std::string(*m.get("endpoint")));
+            else
+                j.null();
         }
         j.key("groups");
         j.begin_array();
@@ -59,13 +65,15 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
         fmt::print("{}", j.str());
         return ok();
     }
-    fmt::print("interface: {}\n  state: {}\n", m.get("interface").value_or(""), state);
+    fmt::print("interface: {}\n  state: {}\n  listening port: {}\n",
+               m.get("interface").value_or(""), state, m.get_u64("listen_port").value_or(0));
     if (!m.has("user")) return ok();
     fmt::print(
         "  user: {}\n  server: {} (key {})\n  card reader: {}\n  session: since {}, until {}\n",
         *m.get("user"), *m.get("server"), *m.get("server_key"), *m.get("reader"),
         format_time(static_cast<std::int64_t>(m.get_u64("since").value_or(0))),
         format_time(static_cast<std::int64_t>(m.get_u64("expires").value_or(0))));
+    fmt::print("  endpoint seen by cugd: {}\n", m.get("endpoint").value_or("(not yet)"));
     for (std::uint64_t i = 0; i < groups; ++i)
         fmt::print("  group {}: {} in {}\n", *m.get(fmt::format("group.{}.name", i)),
                    *m.get(fmt::format("group.{}.address", i)),
@@ -93,6 +101,8 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "cug-tun 0.1.0");
     app.add_option("--interface", config.interface, "interface name")->capture_default_str();
     app.add_option("--socket-dir", socket_dir, "where the local socket goes")
+        ->capture_default_str();
+    app.add_option("--port", config.udp_port, "UDP port of the data plane (0: any free port)")
         ->capture_default_str();
     auto* show_cmd =
         app.add_subcommand("show", "show the session, its groups and peers (no secrets)");

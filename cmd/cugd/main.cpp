@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
     double session_hours = 12;
     unsigned workers = 2;
     std::int64_t idle = 90;
+    std::int64_t presence = 600;
 
     CLI::App app{"cugd: the cug management server"};
     app.name("cugd");
@@ -29,6 +30,10 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--idle-seconds", idle, "a silent terminal's session ends after this")
         ->check(CLI::Range(std::int64_t{5}, std::int64_t{86400}))
+        ->capture_default_str();
+    app.add_option("--presence-seconds", presence,
+                   "how often a terminal's card must sign a presence challenge")
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{86400}))
         ->capture_default_str();
     try {
         app.parse(argc, argv);
@@ -53,6 +58,7 @@ int main(int argc, char** argv) {
         config.login.session_seconds = static_cast<std::int64_t>(session_hours * 3600);
         config.hash_workers = workers;
         config.idle_seconds = idle;
+        config.presence_seconds = presence;
         auto daemon = CUG_TRY(server::Daemon::create(std::move(config)));
         fmt::print(stderr, "cugd: serving on port {}\n", daemon->port());
         return daemon->run();

@@ -60,6 +60,9 @@ struct Endpoint {
     // "192.0.2.1:51820" or "[fd00::1]:51820"; port 1-65535; no names.
     static Result<Endpoint> parse(std::string_view text);
     std::string to_string() const;
+    bool operator==(const Endpoint& other) const {
+        return port == other.port && address == other.address;
+    }
 };
 
 }  // namespace cug::net

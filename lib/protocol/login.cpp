@@ -30,10 +30,10 @@ Bytes u64_be(std::uint64_t v) {
 
 wire::Limits channel_limits() {
     wire::Limits l;
-    l.max_line = (1u << 20) + 64;
-    l.max_value = 1u << 20;
-    l.max_pairs = 4096;
-    l.max_message = 2u << 20;
+    l.max_value = max_sealed / 3 * 4 + 4;  // base64 of the largest sealed bundle
+    l.max_line = l.max_value + 64;
+    l.max_pairs = 16 + 10 * max_peers;
+    l.max_message = 2 * l.max_value;
     return l;
 }
 
@@ -97,6 +97,18 @@ crypto::SecretBuffer pair_key(ByteView epoch_secret, std::uint64_t key_id, ByteV
 
 // --- the bundle as key=value ----------------------------------------------------
 
+void encode_peer(wire::Message& m, const std::string& p, const BundlePeer& peer) {
+    (void)m.add(p + "user", peer.user);
+    (void)m.add(p + "group", peer.group);
+    (void)m.add(p + "address", peer.address.to_string());
+    if (peer.endpoint) (void)m.add(p + "endpoint", peer.endpoint->to_string());
+    (void)m.add_u64(p + "send_index", peer.send_index);
+    (void)m.add_bytes(p + "send_key", peer.send_key.view());
+    (void)m.add_u64(p + "recv_index", peer.recv_index);
+    (void)m.add_bytes(p + "recv_key", peer.recv_key.view());
+    (void)m.add_u64(p + "not_after", static_cast<std::uint64_t>(peer.not_after));
+}
+
 wire::Message encode_bundle(const Bundle& b) {
     wire::Message m;
     auto add = [&](std::string_view key, std::string_view value) { (void)m.add(key, value); };
@@ -113,19 +125,8 @@ wire::Message encode_bundle(const Bundle& b) {
         (void)m.add_u64(p + "key_id", g.key_id);
     }
     (void)m.add_u64("peers", b.peers.size());
-    for (std::size_t i = 0; i < b.peers.size(); ++i) {
-        const auto& peer = b.peers[i];
-        const std::string p = fmt::format("peer.{}.", i);
-        add(p + "user", peer.user);
-        add(p + "group", peer.group);
-        add(p + "address", peer.address.to_string());
-        if (peer.endpoint) add(p + "endpoint", peer.endpoint->to_string());
-        (void)m.add_u64(p + "send_index", peer.send_index);
-        (void)m.add_bytes(p + "send_key", peer.send_key.view());
-        (void)m.add_u64(p + "recv_index", peer.recv_index);
-        (void)m.add_bytes(p + "recv_key", peer.recv_key.view());
-        (void)m.add_u64(p + "not_after", static_cast<std::uint64_t>(peer.not_after));
-    }
+    for (std::size_t i = 0; i < b.peers.size(); ++i)
+        encode_peer(m, fmt::format("peer.{}.", i), b.peers[i]);
     return m;
 }
 
@@ -152,15 +153,38 @@ Result<crypto::SecretBuffer> key_field(const wire::Message& m, const std::string
 
 }  // namespace
 
+Result<BundlePeer> decode_peer(const wire::Message& m, const std::string& p,
+                               const std::vector<BundleGroup>& groups) {
+    BundlePeer peer;
+    peer.user = std::string(CUG_TRY(m.get(p + "user")));
+    if (!store::check_user_name(peer.user)) return bad_bundle("a peer's user ID is invalid");
+    peer.group = std::string(CUG_TRY(m.get(p + "group")));
+    auto group = std::find_if(groups.begin(), groups.end(),
+                              [&](const BundleGroup& g) { return g.name == peer.group; });
+    if (group == groups.end()) return bad_bundle("a peer is in a group the session lacks");
+    peer.address = CUG_TRY(address_field(m, p + "address"));
+    if (!group->prefix.contains(peer.address))
+        return bad_bundle("a peer's address is outside its group");
+    if (m.has(p + "endpoint"))
+        peer.endpoint = CUG_TRY(net::Endpoint::parse(CUG_TRY(m.get(p + "endpoint"))));
+    peer.send_index =
+        static_cast<std::uint32_t>(CUG_TRY(m.get_u64(p + "send_index", 1, UINT32_MAX)));
+    peer.recv_index =
+        static_cast<std::uint32_t>(CUG_TRY(m.get_u64(p + "recv_index", 1, UINT32_MAX)));
+    peer.send_key = CUG_TRY(key_field(m, p + "send_key"));
+    peer.recv_key = CUG_TRY(key_field(m, p + "recv_key"));
+    peer.not_after = static_cast<std::int64_t>(CUG_TRY(m.get_u64(p + "not_after", 1, INT64_MAX)));
+    return peer;
+}
+
 Result<Bundle> decode_bundle(const wire::Message& m) {
-    constexpr std::uint64_t max_items = 4000;
     if (CUG_TRY(m.get("type")) != "bundle") return bad_bundle("type is not bundle");
     Bundle b;
     b.session = CUG_TRY(m.get_bytes("session", session_id_size));
     if (b.session.size() != session_id_size) return bad_bundle("the session id is not 16 bytes");
     b.expires = static_cast<std::int64_t>(CUG_TRY(m.get_u64("expires", 1, INT64_MAX)));
-    const std::uint64_t groups = CUG_TRY(m.get_u64("groups", 0, max_items));
-    const std::uint64_t peers = CUG_TRY(m.get_u64("peers", 0, max_items));
+    const std::uint64_t groups = CUG_TRY(m.get_u64("groups", 0, max_peers));
+    const std::uint64_t peers = CUG_TRY(m.get_u64("peers", 0, max_peers));
     // Exactly the keys the counts call for: 5 + 4 per group + 8 or 9 per peer.
     std::size_t expected = 5 + 4 * groups + 8 * peers;
     for (std::uint64_t i = 0; i < groups; ++i) {
@@ -175,30 +199,8 @@ Result<Bundle> decode_bundle(const wire::Message& m) {
         b.groups.push_back(std::move(g));
     }
     for (std::uint64_t i = 0; i < peers; ++i) {
-        const std::string p = fmt::format("peer.{}.", i);
-        BundlePeer peer;
-        peer.user = std::string(CUG_TRY(m.get(p + "user")));
-        if (!store::check_user_name(peer.user)) return bad_bundle("a peer's user ID is invalid");
-        peer.group = std::string(CUG_TRY(m.get(p + "group")));
-        auto group = std::find_if(b.groups.begin(), b.groups.end(),
-                                  [&](const BundleGroup& g) { return g.name == peer.group; });
-        if (group == b.groups.end()) return bad_bundle("a peer is in a group the bundle lacks");
-        peer.address = CUG_TRY(address_field(m, p + "address"));
-        if (!group->prefix.contains(peer.address))
-            return bad_bundle("a peer's address is outside its group");
-        if (m.has(p + "endpoint")) {
-            peer.endpoint = CUG_TRY(net::Endpoint::parse(CUG_TRY(m.get(p + "endpoint"))));
-            ++expected;
-        }
-        peer.send_index =
-            static_cast<std::uint32_t>(CUG_TRY(m.get_u64(p + "send_index", 1, UINT32_MAX)));
-        peer.recv_index =
-            static_cast<std::uint32_t>(CUG_TRY(m.get_u64(p + "recv_index", 1, UINT32_MAX)));
-        peer.send_key = CUG_TRY(key_field(m, p + "send_key"));
-        peer.recv_key = CUG_TRY(key_field(m, p + "recv_key"));
-        peer.not_after =
-            static_cast<std::int64_t>(CUG_TRY(m.get_u64(p + "not_after", 1, INT64_MAX)));
-        b.peers.push_back(std::move(peer));
+        b.peers.push_back(CUG_TRY(decode_peer(m, fmt::format("peer.{}.", i), b.groups)));
+        expected += b.peers.back().endpoint ? 1 : 0;
     }
     if (m.size() != expected) return bad_bundle("it holds keys beyond its counts");
     return b;

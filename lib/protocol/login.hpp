@@ -25,7 +25,11 @@ inline constexpr std::string_view exporter_presence = "EXPORTER-cug-presence-v1"
 inline constexpr std::size_t exporter_size = 32;
 inline constexpr std::size_t session_id_size = 16;
 
-// Limits for messages on the control channel (bundles can be large).
+// Limits for messages on the control channel. A bundle holds at most
+// max_peers peer entries (about 560 bytes each, base64 and sealing included),
+// which bounds the largest sealed value and message.
+inline constexpr std::size_t max_peers = 4000;
+inline constexpr std::size_t max_sealed = 4u << 20;
 wire::Limits channel_limits();
 
 struct LoginKeys {
@@ -81,6 +85,11 @@ struct Bundle {
 // known, counts and indices consistent, values validated).
 wire::Message encode_bundle(const Bundle& bundle);
 Result<Bundle> decode_bundle(const wire::Message& message);
+// One peer entry under the key prefix `p` ("peer.3."); decoding checks it
+// against the session's groups. Pushes reuse them (protocol/session.hpp).
+void encode_peer(wire::Message& m, const std::string& p, const BundlePeer& peer);
+Result<BundlePeer> decode_peer(const wire::Message& m, const std::string& p,
+                               const std::vector<BundleGroup>& groups);
 
 // Sealed under K_seal with the login info as AAD (docs/CONTROL-PLANE.md).
 Bytes seal_bundle(const LoginKeys& keys, const Bundle& bundle);

@@ -1,7 +1,10 @@
 #include "server/daemon.hpp"
 
 #include "core/time.hpp"
+#include "crypto/random.hpp"
 #include "net/tls.hpp"
+#include "protocol/session.hpp"
+#include "server/bundle.hpp"
 #include "wire/text.hpp"
 
 #include <arpa/inet.h>
@@ -24,6 +27,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace cug::server {
@@ -45,11 +49,24 @@ struct Channel {
     wire::Decoder decoder{protocol::channel_limits()};
     std::string out;  // encoded messages not yet written
     std::optional<Login> login;
-    bool hashing = false;       // a password check is on the worker pool
-    bool close_after = false;   // close once `out` is written
-    std::string user;           // set when bound to a session (resumed)
-    std::int64_t deadline = 0;  // close when now passes it
-    std::uint32_t events = 0;   // what epoll watches now
+    bool hashing = false;           // a password check is on the worker pool
+    bool close_after = false;       // close once `out` is written
+    std::string user;               // set when bound to a session (resumed)
+    crypto::SecretBuffer push_key;  // this channel's, from K_push and its exporter
+    std::uint64_t push_seq = 0;
+    Bytes presence_challenge;       // outstanding, if not empty
+    std::int64_t presence_due = 0;  // when to send the next challenge
+    std::int64_t presence_by = 0;   // when the outstanding one must be answered
+    std::int64_t deadline = 0;      // close when now passes it
+    std::uint32_t events = 0;       // what epoll watches now
+};
+
+// What cugd remembers of a registered session: enough to tell its peers
+// when it ends, even after cug-admin removed it from the store.
+struct Known {
+    Bytes id;
+    std::vector<std::pair<std::string, std::uint32_t>> indices;
+    explicit Known(const store::Session& s) : id(s.id), indices(s.indices) {}
 };
 
 struct HashJob {
@@ -63,6 +80,41 @@ struct HashDone {
     std::uint64_t serial;
     Result<bool> match;
 };
+
+net::Endpoint endpoint_of(const sockaddr_storage& ss) {
+    net::Endpoint e;
+    if (ss.ss_family == AF_INET) {
+        const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+        e.address = *net::Address::from_bytes(
+            ByteView(reinterpret_cast<const std::uint8_t*>(&sin->sin_addr), 4));
+        e.port = ntohs(sin->sin_port);
+    } else {
+        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+        const ByteView a(reinterpret_cast<const std::uint8_t*>(&sin6->sin6_addr), 16);
+        static constexpr std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        e.address = std::memcmp(a.data(), mapped, 12) == 0
+                        ? *net::Address::from_bytes(a.subspan(12))
+                        : *net::Address::from_bytes(a);
+        e.port = ntohs(sin6->sin6_port);
+    }
+    return e;
+}
+
+socklen_t sockaddr_of(const net::Endpoint& e, sockaddr_storage& ss) {
+    ss = {};
+    if (e.address.is_v4()) {
+        auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(e.port);
+        std::memcpy(&sin->sin_addr, e.address.bytes().data(), 4);
+        return sizeof *sin;
+    }
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(e.port);
+    std::memcpy(&sin6->sin6_addr, e.address.bytes().data(), 16);
+    return sizeof *sin6;
+}
 
 std::string one(std::string_view type,
                 std::initializer_list<std::pair<std::string_view, std::string>> rest = {}) {
@@ -101,6 +153,17 @@ class DaemonImpl final : public Daemon {
     void flush(Channel& c);
     void close_channel(int fd);
     void close_user_channels(const std::string& user, std::string_view why, int except_fd);
+    Channel* live_channel(const std::string& user);
+    void push(const std::string& user, const wire::Message& inner);
+    void announce_up(const std::string& user, const std::vector<std::string>& groups);
+    void announce_down(const std::string& user, const Known& session,
+                       const std::vector<std::string>& groups);
+    void end_session(const std::string& user, std::string_view action, std::string_view detail,
+                     std::string_view tell);
+    void on_presence(Channel& c, const wire::Message& m);
+    void check_presence(std::int64_t now);
+    Result<void> open_udp();
+    void on_udp();
     void hash_worker();
     void collect_hashes();
     void tick();
@@ -112,16 +175,24 @@ class DaemonImpl final : public Daemon {
     DaemonConfig config_;
     store::Store store_;
     net::TlsContext tls_;
-    int epoll_fd_ = -1, listen_fd_ = -1, control_fd_ = -1, wake_fd_ = -1, done_fd_ = -1,
-        signal_fd_ = -1;
+    int epoll_fd_ = -1, listen_fd_ = -1, udp_fd_ = -1, control_fd_ = -1, wake_fd_ = -1,
+        done_fd_ = -1, signal_fd_ = -1;
     std::uint16_t port_ = 0;
     std::atomic<bool> stopping_{false};
     std::map<int, std::unique_ptr<Channel>> channels_;
     std::uint64_t next_serial_ = 1;
     std::int64_t started_ = 0, last_tick_ = 0;
     std::uint64_t generation_ = 0;
-    // Users whose session has a live channel, and when each was last heard.
+    std::uint64_t reconcile_requests_ = 0;
+    // When each session's terminal was last heard, and the channel of each
+    // session that has one.
     std::map<std::string, std::int64_t> heard_;
+    std::map<std::string, int> live_;
+    // The registered sessions as cugd last saw them: what a session that
+    // cug-admin removed from the store was (to tell its peers).
+    std::map<std::string, Known> known_;
+    // The last UDP hello counter taken for each session id.
+    std::map<Bytes, std::uint64_t> hello_counters_;
 
     std::mutex hash_mutex_;
     std::condition_variable hash_ready_;
@@ -139,7 +210,7 @@ DaemonImpl::~DaemonImpl() {
     for (auto& t : hash_threads_)
         t.join();
     channels_.clear();
-    for (int fd : {epoll_fd_, listen_fd_, control_fd_, wake_fd_, done_fd_, signal_fd_})
+    for (int fd : {epoll_fd_, listen_fd_, udp_fd_, control_fd_, wake_fd_, done_fd_, signal_fd_})
         if (fd >= 0) ::close(fd);
     if (control_fd_ >= 0) ::unlink(config_.control_socket.c_str());
 }
@@ -159,20 +230,7 @@ Result<void> DaemonImpl::open_listener() {
     int on = 1;
     setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     sockaddr_storage ss{};
-    socklen_t len = 0;
-    if (a.is_v4()) {
-        auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(config_.listen.port);
-        std::memcpy(&sin->sin_addr, a.bytes().data(), 4);
-        len = sizeof *sin;
-    } else {
-        auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(config_.listen.port);
-        std::memcpy(&sin6->sin6_addr, a.bytes().data(), 16);
-        len = sizeof *sin6;
-    }
+    const socklen_t len = sockaddr_of(config_.listen, ss);
     if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0)
         return make_error(Errc::unavailable, "cannot listen on {}: {}", config_.listen.to_string(),
                           std::strerror(errno));
@@ -182,6 +240,21 @@ Result<void> DaemonImpl::open_listener() {
     port_ = ntohs(a.is_v4() ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
                             : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
     watch(listen_fd_, EPOLLIN);
+    return ok();
+}
+
+// The terminals' UDP hellos come to the same address and port as the channel.
+Result<void> DaemonImpl::open_udp() {
+    net::Endpoint at = config_.listen;
+    at.port = port_;
+    udp_fd_ = ::socket(at.address.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (udp_fd_ < 0) return os_error("creating the UDP socket");
+    sockaddr_storage ss{};
+    const socklen_t len = sockaddr_of(at, ss);
+    if (::bind(udp_fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0)
+        return make_error(Errc::unavailable, "cannot listen on UDP {}: {}", at.to_string(),
+                          std::strerror(errno));
+    watch(udp_fd_, EPOLLIN);
     return ok();
 }
 
@@ -229,14 +302,17 @@ Result<void> DaemonImpl::start() {
     signal_fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (signal_fd_ >= 0) watch(signal_fd_, EPOLLIN);
     CUG_CHECK(open_listener());
+    CUG_CHECK(open_udp());
     CUG_CHECK(open_control_socket());
     for (unsigned i = 0; i < std::max(1u, config_.hash_workers); ++i)
         hash_threads_.emplace_back([this] { hash_worker(); });
     // Sessions registered before a restart stay until their terminals
     // resume or the idle time passes.
     auto sessions = CUG_TRY(store_.read([](store::ReadTxn& t) { return t.sessions(); }));
-    for (const auto& s : sessions)
+    for (const auto& s : sessions) {
         heard_[s.user] = started_;
+        known_.emplace(s.user, Known(s));
+    }
     generation_ = CUG_TRY(
         store_.read([](store::ReadTxn& t) -> Result<std::uint64_t> { return t.generation(); }));
     return ok();
@@ -251,18 +327,7 @@ void DaemonImpl::accept_terminals() {
         if (fd < 0) return;  // EAGAIN, or a transient error: the next event retries
         int on = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-        net::Endpoint peer;
-        if (ss.ss_family == AF_INET) {
-            auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-            peer.address = *net::Address::from_bytes(
-                ByteView(reinterpret_cast<std::uint8_t*>(&sin->sin_addr), 4));
-            peer.port = ntohs(sin->sin_port);
-        } else {
-            auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-            peer.address = *net::Address::from_bytes(
-                ByteView(reinterpret_cast<std::uint8_t*>(&sin6->sin6_addr), 16));
-            peer.port = ntohs(sin6->sin6_port);
-        }
+        const net::Endpoint peer = endpoint_of(ss);
         auto tls = net::TlsStream::accept(tls_, fd);
         if (!tls) continue;
         auto c = std::make_unique<Channel>(next_serial_++, std::move(*tls), peer);
@@ -346,7 +411,14 @@ void DaemonImpl::apply(Channel& c, LoginStep step) {
         }
         hash_ready_.notify_one();
     }
-    if (step.replaced) close_user_channels(step.replaced->user, "replaced", c.tls.fd());
+    if (step.replaced) {
+        // Its registration is gone with the new one's; its peers forget it
+        // now and learn the new terminal when that acknowledges.
+        announce_down(step.replaced->user, Known(*step.replaced), {});
+        known_.erase(step.replaced->user);
+        hello_counters_.erase(step.replaced->id);
+        close_user_channels(step.replaced->user, "replaced", c.tls.fd());
+    }
     if (step.registered) {
         // The login channel ends with the bundle; the terminal's agent
         // resumes the session on its own channel and acknowledges it.
@@ -363,7 +435,7 @@ void DaemonImpl::on_session_message(Channel& c, const wire::Message& m) {
         auto proof = m.get_bytes("proof", 32);
         auto exporter = c.tls.exporter(protocol::exporter_resume, protocol::exporter_size);
         std::optional<store::Session> session;
-        if (id && proof && exporter && m.allow_only({"type", "session", "proof"}))
+        if (c.user.empty() && id && proof && exporter && m.allow_only({"type", "session", "proof"}))
             session = store_.read([&](store::ReadTxn& t) { return t.find_session_by_id(*id); })
                           .value_or(std::optional<store::Session>());
         if (!session || session->expires <= now ||
@@ -380,8 +452,16 @@ void DaemonImpl::on_session_message(Channel& c, const wire::Message& m) {
         close_user_channels(session->user, "replaced", c.tls.fd());
         c.user = session->user;
         c.deadline = 0;
+        c.push_key = protocol::channel_push_key(session->push_key.view(), *exporter);
+        c.presence_due = now + config_.presence_seconds;
+        live_[c.user] = c.tls.fd();
         heard_[c.user] = now;
+        known_.insert_or_assign(c.user, Known(*session));
         c.out += one("resumed", {{"expires", std::to_string(session->expires)}});
+        // The whole picture as of now: what changed while the terminal was
+        // away (or between its bundle and this resume) is in it.
+        auto bundle = store_.read([&](store::ReadTxn& t) { return build_bundle(t, *session); });
+        if (bundle) push(c.user, protocol::encode_sync(*bundle));
         return;
     }
     if (c.user.empty()) {
@@ -390,24 +470,191 @@ void DaemonImpl::on_session_message(Channel& c, const wire::Message& m) {
     }
     heard_[c.user] = now;
     if (type == "ack") {
-        (void)store_.write([&](store::WriteTxn& t) { return t.acknowledge_session(c.user); });
+        const std::string user = c.user;
+        auto acked = store_.write([&](store::WriteTxn& t) -> Result<store::Session> {
+            CUG_CHECK(t.acknowledge_session(user));
+            return *CUG_TRY(t.find_session(user));
+        });
         c.out += one("acked");
+        if (!acked) return;
+        known_.insert_or_assign(user, Known(*acked));
+        // The patent's step 12 is done: now the group learns of the user.
+        announce_up(user, {});
     } else if (type == "ping") {
         c.out += one("pong");
+    } else if (type == "presence") {
+        on_presence(c, m);
     } else if (type == "logout") {
+        const std::string user = c.user;
         const std::string why(m.get("reason").value_or("logout"));
-        (void)store_.write([&](store::WriteTxn& t) {
-            return t.end_session(
-                c.user, "session.logout",
-                fmt::format("{} from {}", wire::quote_for_message(why, 64), c.peer.to_string()));
-        });
-        heard_.erase(c.user);
-        c.out += one("bye");
         c.user.clear();
+        live_.erase(user);
+        end_session(user, "session.logout",
+                    fmt::format("{} from {}", wire::quote_for_message(why, 64), c.peer.to_string()),
+                    "");
+        c.out += one("bye");
         c.close_after = true;
     } else {
         c.out += one("error", {{"message", "unknown message type"}});
     }
+}
+
+// The card's 9E key signs SHA-256("cug presence v1" || challenge || exporter):
+// the terminal that answers holds this channel and the card is in its reader.
+void DaemonImpl::on_presence(Channel& c, const wire::Message& m) {
+    if (c.presence_challenge.empty()) {
+        c.out += one("error", {{"message", "no presence challenge is outstanding"}});
+        return;
+    }
+    const std::string user = c.user;
+    std::string failure;
+    auto signature = m.get_bytes("signature", 160);
+    if (!signature) {
+        failure = fmt::format("the terminal could not ask the card: {}",
+                              wire::quote_for_message(m.get("error").value_or("no answer"), 120));
+    } else {
+        auto exporter = c.tls.exporter(protocol::exporter_presence, protocol::exporter_size);
+        auto key = store_.read([&](store::ReadTxn& t) -> Result<crypto::PublicKey> {
+            auto u = CUG_TRY(t.find_user(user));
+            if (!u || !u->card) return make_error(Errc::not_found, "no card");
+            return crypto::PublicKey::from_point(u->card->authentication);
+        });
+        if (!exporter || !key ||
+            !crypto::verify_digest(*key, protocol::presence_digest(c.presence_challenge, *exporter),
+                                   *signature))
+            failure = "the card's presence signature does not verify";
+    }
+    c.presence_challenge.clear();
+    if (failure.empty()) {
+        c.presence_due = unix_now() + config_.presence_seconds;
+        return;
+    }
+    c.user.clear();
+    live_.erase(user);
+    end_session(user, "session.absent", failure, "");
+    c.out += one("absent");
+    c.close_after = true;
+}
+
+void DaemonImpl::check_presence(std::int64_t now) {
+    std::vector<std::string> late;
+    for (auto& [fd, cp] : channels_) {
+        Channel& c = *cp;
+        if (c.user.empty()) continue;
+        if (!c.presence_challenge.empty()) {
+            if (now > c.presence_by) late.push_back(c.user);
+            continue;
+        }
+        if (now < c.presence_due) continue;
+        c.presence_challenge.resize(32);
+        crypto::random_bytes(c.presence_challenge);
+        c.presence_by = now + config_.presence_timeout;
+        wire::Message challenge;
+        (void)challenge.add("type", "presence");
+        (void)challenge.add_bytes("challenge", c.presence_challenge);
+        c.out += challenge.encode();
+        flush(c);
+    }
+    for (const auto& user : late)
+        end_session(user, "session.absent", "no answer to the presence challenge", "absent");
+}
+
+Channel* DaemonImpl::live_channel(const std::string& user) {
+    auto fd = live_.find(user);
+    if (fd == live_.end()) return nullptr;
+    auto c = channels_.find(fd->second);
+    if (c == channels_.end() || c->second->user != user) return nullptr;
+    return c->second.get();
+}
+
+void DaemonImpl::push(const std::string& user, const wire::Message& inner) {
+    Channel* c = live_channel(user);
+    if (!c || c->push_key.empty()) return;  // it gets the whole picture when it resumes
+    c->out += protocol::seal_push(c->push_key.view(), ++c->push_seq, inner);
+    flush(*c);
+}
+
+// Every connected member of the user's groups (or of `groups`) gets the new
+// pair keys for the user; the user's own terminal had them in its bundle.
+void DaemonImpl::announce_up(const std::string& user, const std::vector<std::string>& groups) {
+    std::map<std::string, std::vector<protocol::BundlePeer>> entries;
+    auto built = store_.read([&](store::ReadTxn& t) -> Result<void> {
+        auto session = CUG_TRY(t.find_session(user));
+        if (!session || !session->acknowledged) return ok();
+        for (const auto& [group, index] : session->indices) {
+            if (!groups.empty() && std::find(groups.begin(), groups.end(), group) == groups.end())
+                continue;
+            const store::Group g = CUG_TRY(t.group(group));
+            auto mine = CUG_TRY(t.find_membership(user, group));
+            if (!mine) continue;
+            for (const store::Membership& other : CUG_TRY(t.members_of(group))) {
+                if (other.user == user || !live_channel(other.user)) continue;
+                auto peer = CUG_TRY(t.find_session(other.user));
+                if (!peer || !peer->acknowledged || !peer->index_in(group)) continue;
+                entries[other.user].push_back(
+                    CUG_TRY(pair_entry(g, *peer, *session, mine->address)));
+            }
+        }
+        return ok();
+    });
+    if (!built) {
+        fmt::print(stderr, "cugd: cannot announce {}: {}\n", user, built.error().message);
+        return;
+    }
+    for (const auto& [member, peers] : entries) {
+        wire::Message m = protocol::encode_peer_up(peers);
+        push(member, m);
+        m.wipe();
+    }
+}
+
+// Every connected member of the session's groups (or of `groups`) forgets
+// the user's pair keys.
+void DaemonImpl::announce_down(const std::string& user, const Known& session,
+                               const std::vector<std::string>& groups) {
+    std::map<std::string, std::vector<std::string>> told;  // member -> groups
+    (void)store_.read([&](store::ReadTxn& t) -> Result<void> {
+        for (const auto& [group, index] : session.indices) {
+            if (!groups.empty() && std::find(groups.begin(), groups.end(), group) == groups.end())
+                continue;
+            auto members = t.members_of(group);
+            if (!members) continue;  // the group itself is gone
+            for (const store::Membership& other : *members)
+                if (other.user != user && live_channel(other.user))
+                    told[other.user].push_back(group);
+        }
+        return ok();
+    });
+    for (const auto& [member, shared] : told) {
+        if (groups.empty())
+            push(member, protocol::encode_peer_down(user, ""));
+        else
+            for (const auto& g : shared)
+                push(member, protocol::encode_peer_down(user, g));
+    }
+}
+
+// The one way a session ends inside cugd: the registration is cleared and
+// audited, the peers are told, and the terminal (if `tell` is not empty) gets
+// `type=<tell>` and its channel closes.
+void DaemonImpl::end_session(const std::string& user, std::string_view action,
+                             std::string_view detail, std::string_view tell) {
+    std::optional<Known> session;
+    if (auto k = known_.find(user); k != known_.end()) session = k->second;
+    auto ended = store_.write([&](store::WriteTxn& t) -> Result<void> {
+        auto current = CUG_TRY(t.find_session(user));
+        if (!current) return ok();  // already gone (cug-admin removed the user)
+        session.emplace(*current);
+        return t.end_session(user, action, detail);
+    });
+    if (!ended) fmt::print(stderr, "cugd: ending {}'s session: {}\n", user, ended.error().message);
+    if (session) {
+        announce_down(user, *session, {});
+        hello_counters_.erase(session->id);
+    }
+    heard_.erase(user);
+    known_.erase(user);
+    if (!tell.empty()) close_user_channels(user, tell, -1);
 }
 
 void DaemonImpl::flush(Channel& c) {
@@ -426,6 +673,8 @@ void DaemonImpl::close_channel(int fd) {
     auto found = channels_.find(fd);
     if (found == channels_.end()) return;
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    if (auto live = live_.find(found->second->user); live != live_.end() && live->second == fd)
+        live_.erase(live);
     channels_.erase(found);  // the TlsStream sends close_notify and closes the socket
 }
 
@@ -435,6 +684,8 @@ void DaemonImpl::close_user_channels(const std::string& user, std::string_view w
         if (fd != except_fd && c->user == user) doomed.push_back(fd);
     for (int fd : doomed) {
         Channel& c = *channels_[fd];
+        if (auto live = live_.find(user); live != live_.end() && live->second == fd)
+            live_.erase(live);
         c.user.clear();
         c.out += one(why);
         c.close_after = true;
@@ -487,46 +738,69 @@ void DaemonImpl::expire_sessions(std::int64_t now) {
     for (const auto& s : *sessions) {
         std::string why;
         auto heard = heard_.find(s.user);
-        const bool live = std::any_of(channels_.begin(), channels_.end(), [&](const auto& entry) {
-            return entry.second->user == s.user;
-        });
+        const bool live = live_channel(s.user) != nullptr;
         if (s.expires <= now)
             why = "its time is up";
         else if (!s.acknowledged && now - s.login_time > config_.ack_seconds)
             why = "it was never acknowledged";
         else if (!live && (heard == heard_.end() || now - heard->second > config_.idle_seconds))
             why = "its terminal went silent";
-        if (why.empty()) continue;
-        (void)store_.write(
-            [&](store::WriteTxn& t) { return t.end_session(s.user, "session.expired", why); });
-        heard_.erase(s.user);
-        close_user_channels(s.user, "expired", -1);
+        if (!why.empty()) end_session(s.user, "session.expired", why, "expired");
     }
 }
 
-// Store changes by cug-admin: a disabled or removed user, a re-enrolled card,
-// a removed membership end the session (its terminal logs in again).
+// Store changes by cug-admin. A disabled or removed user or a re-enrolled
+// card ends the session; a membership removed or added changes the session's
+// groups live (the terminal drops or adds the group, the group's members
+// forget or learn the user).
 void DaemonImpl::reconcile() {
     auto sessions = store_.read([](store::ReadTxn& t) { return t.sessions(); });
     if (!sessions) return;
+    std::set<std::string> present;
     for (const auto& s : *sessions) {
+        present.insert(s.user);
         auto why = store_.read([&](store::ReadTxn& t) -> Result<std::string> {
             auto u = CUG_TRY(t.find_user(s.user));
             if (!u) return std::string("the user was removed");
             if (!u->enabled) return std::string("the user was disabled");
             if (!u->card || u->card->certificate_serial != s.card_serial)
                 return std::string("the card was re-enrolled");
-            for (const auto& [group, index] : s.indices)
-                if (!CUG_TRY(t.find_membership(s.user, group)))
-                    return fmt::format("the user left {}", group);
             return std::string();
         });
-        if (!why || why->empty()) continue;
-        (void)store_.write(
-            [&](store::WriteTxn& t) { return t.end_session(s.user, "session.revoked", *why); });
-        heard_.erase(s.user);
-        close_user_channels(s.user, "revoked", -1);
+        if (!why) continue;
+        if (!why->empty()) {
+            end_session(s.user, "session.revoked", *why, "revoked");
+            continue;
+        }
+        auto change =
+            store_.write([&](store::WriteTxn& t) { return t.follow_memberships(s.user); });
+        if (!change || change->empty()) continue;
+        if (!change->left.empty()) {
+            announce_down(s.user, Known(s), change->left);
+            for (const auto& g : change->left)
+                push(s.user, protocol::encode_group_down(g));
+        }
+        auto now_session = store_.read([&](store::ReadTxn& t) { return t.find_session(s.user); });
+        if (!now_session || !*now_session) continue;
+        if ((*now_session)->indices.empty()) {
+            end_session(s.user, "session.revoked", "the user is in no group any more", "revoked");
+            continue;
+        }
+        known_.insert_or_assign(s.user, Known(**now_session));
+        if (!change->joined.empty()) {
+            // The terminal gets the new group with its peers; they get it.
+            auto bundle =
+                store_.read([&](store::ReadTxn& t) { return build_bundle(t, **now_session); });
+            if (bundle) push(s.user, protocol::encode_sync(*bundle));
+            announce_up(s.user, change->joined);
+        }
     }
+    // Sessions that left the store with their user (cug-admin user del).
+    std::vector<std::string> gone;
+    for (const auto& [user, session] : known_)
+        if (!present.count(user)) gone.push_back(user);
+    for (const auto& user : gone)
+        end_session(user, "session.revoked", "the user was removed", "revoked");
 }
 
 void DaemonImpl::tick() {
@@ -545,6 +819,7 @@ void DaemonImpl::tick() {
         reconcile();
     }
     expire_sessions(now);
+    check_presence(now);
     last_tick_ = now;
 }
 
@@ -562,6 +837,7 @@ std::string DaemonImpl::control_answer(const wire::Message& request) {
         (void)reply.add_u64("channels", channels_.size());
         (void)reply.add_u64("sessions", sessions ? sessions->size() : 0);
         (void)reply.add_u64("port", port_);
+        (void)reply.add_u64("reconcile_requests", reconcile_requests_);
         (void)reply.add("errno", "0");
         return reply.encode();
     }
@@ -578,30 +854,79 @@ std::string DaemonImpl::control_answer(const wire::Message& request) {
                                                         : "-");
             (void)reply.add_u64(p + "since", static_cast<std::uint64_t>(s.login_time));
             (void)reply.add_bool(p + "acknowledged", s.acknowledged);
-            const bool live = std::any_of(channels_.begin(), channels_.end(),
-                                          [&](const auto& e) { return e.second->user == s.user; });
-            (void)reply.add_bool(p + "connected", live);
+            (void)reply.add_bool(p + "connected", live_channel(s.user) != nullptr);
         }
         (void)reply.add("errno", "0");
         return reply.encode();
     }
     if (cmd == "kick") {
         const std::string user(request.get("user").value_or(""));
-        auto ended = store_.write([&](store::WriteTxn& t) {
-            return t.end_session(user, "session.kicked", "by the control socket");
-        });
-        if (!ended) return error(ended.error().message);
-        heard_.erase(user);
-        close_user_channels(user, "kicked", -1);
+        auto session = store_.read([&](store::ReadTxn& t) { return t.find_session(user); });
+        if (!session) return error(session.error().message);
+        if (!*session) return error(fmt::format("{} has no session", user));
+        end_session(user, "session.kicked", "by the control socket", "kicked");
         (void)reply.add("errno", "0");
         return reply.encode();
     }
     if (cmd == "reconcile") {
+        ++reconcile_requests_;
+        auto generation =
+            store_.read([](store::ReadTxn& t) -> Result<std::uint64_t> { return t.generation(); });
+        if (generation) generation_ = *generation;
         reconcile();
         (void)reply.add("errno", "0");
         return reply.encode();
     }
     return error("unknown command");
+}
+
+// A terminal's UDP hello: its endpoint is where the datagram came from. An
+// authentic hello with a fresh counter updates the session and the peers.
+void DaemonImpl::on_udp() {
+    for (int budget = 0; budget < 256; ++budget) {
+        std::uint8_t buf[256];
+        sockaddr_storage from{};
+        socklen_t from_len = sizeof from;
+        const ssize_t n =
+            ::recvfrom(udp_fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+        if (n < 0) return;
+        auto hello = protocol::parse_udp_hello(ByteView(buf, static_cast<std::size_t>(n)));
+        if (!hello) continue;
+        auto session =
+            store_.read([&](store::ReadTxn& t) { return t.find_session_by_id(hello->session); });
+        if (!session || !*session || !protocol::check_udp_hello((*session)->udp_key.view(), *hello))
+            continue;
+        const std::int64_t now_us = unix_now_micros();
+        std::uint64_t& last = hello_counters_[hello->session];
+        const auto counter = static_cast<std::int64_t>(hello->counter);
+        if (hello->counter <= last || counter < now_us - protocol::hello_window_us ||
+            counter > now_us + protocol::hello_window_us)
+            continue;
+        last = hello->counter;
+        const net::Endpoint observed = endpoint_of(from);
+        const std::string user = (*session)->user;
+        heard_[user] = unix_now();
+        if ((*session)->endpoint != observed) {
+            auto moved = store_.write(
+                [&](store::WriteTxn& t) { return t.touch_session(user, unix_now(), observed); });
+            if (moved) {
+                (*session)->endpoint = observed;
+                known_.insert_or_assign(user, Known(**session));
+                std::set<std::string> told;
+                (void)store_.read([&](store::ReadTxn& t) -> Result<void> {
+                    for (const auto& [group, index] : (*session)->indices)
+                        for (const auto& m : CUG_TRY(t.members_of(group)))
+                            if (m.user != user && told.insert(m.user).second)
+                                push(m.user, protocol::encode_endpoint(user, observed));
+                    return ok();
+                });
+            }
+        }
+        const Bytes reply = protocol::udp_reply((*session)->udp_key.view(), hello->session,
+                                                hello->counter, observed);
+        (void)::sendto(udp_fd_, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from),
+                       from_len);
+    }
 }
 
 // Local administrators and scripts: one request, one answer, then close.
@@ -644,6 +969,8 @@ Result<void> DaemonImpl::run() {
             const int fd = events[i].data.fd;
             if (fd == listen_fd_) {
                 accept_terminals();
+            } else if (fd == udp_fd_) {
+                on_udp();
             } else if (fd == control_fd_) {
                 serve_control();
             } else if (fd == done_fd_) {

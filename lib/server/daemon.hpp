@@ -1,6 +1,8 @@
-// cugd: one thread with an epoll loop that holds every terminal's TLS channel,
-// a pool of threads that run Argon2id (so the loop never blocks on it), and a
-// local control socket that speaks key=value (man/cugd.8).
+// cugd: one thread with an epoll loop that holds every terminal's TLS channel
+// and the UDP socket for the terminals' hellos, a pool of threads that run
+// Argon2id (so the loop never blocks on it), and a local control socket that
+// speaks key=value (man/cugd.8). It pushes every change of a session's peers to
+// the terminals concerned (docs/CONTROL-PLANE.md, "Session life").
 #pragma once
 
 #include "net/address.hpp"
@@ -21,6 +23,8 @@ struct DaemonConfig {
     std::int64_t handshake_seconds = 10;  // to finish TLS and the login
     std::int64_t idle_seconds = 90;       // a silent channel is dead
     std::int64_t ack_seconds = 30;        // a bundle not acknowledged by then is dropped
+    std::int64_t presence_seconds = 600;  // how often the card must prove it is there
+    std::int64_t presence_timeout = 30;   // to answer a presence challenge
 };
 
 class Daemon {

@@ -3,6 +3,8 @@
 #include "store/internal.hpp"
 #include "store/lmdb.hpp"
 
+#include <algorithm>
+
 namespace cug::store {
 
 Result<std::optional<Session>> ReadTxn::find_session(std::string_view user) const {
@@ -79,6 +81,40 @@ Result<void> WriteTxn::acknowledge_session(std::string_view user_name) {
     if (!session) return make_error(Errc::not_found, "{} has no session", user_name);
     session->acknowledged = true;
     return put(Table::sessions, as_bytes(user_name), encode_session(*session));
+}
+
+Result<WriteTxn::GroupChange> WriteTxn::follow_memberships(std::string_view user_name) {
+    auto session = CUG_TRY(find_session(user_name));
+    if (!session) return make_error(Errc::not_found, "{} has no session", user_name);
+    const auto memberships = CUG_TRY(memberships_of(user_name));
+    GroupChange change;
+    std::vector<std::pair<std::string, std::uint32_t>> kept;
+    for (const auto& entry : session->indices) {
+        const bool still = std::any_of(memberships.begin(), memberships.end(),
+                                       [&](const Membership& m) { return m.group == entry.first; });
+        if (still)
+            kept.push_back(entry);
+        else
+            change.left.push_back(entry.first);
+    }
+    for (const Membership& m : memberships) {
+        if (session->index_in(m.group)) continue;
+        const std::uint64_t index = CUG_TRY(next_counter(counter_session_index));
+        if (index > UINT32_MAX)
+            return make_error(Errc::unavailable, "receiver indices are exhausted");
+        kept.emplace_back(m.group, static_cast<std::uint32_t>(index));
+        change.joined.push_back(m.group);
+    }
+    if (change.empty()) return change;
+    session->indices = std::move(kept);
+    CUG_CHECK(put(Table::sessions, as_bytes(user_name), encode_session(*session)));
+    std::string detail;
+    for (const auto& g : change.joined)
+        detail += (detail.empty() ? "+" : " +") + g;
+    for (const auto& g : change.left)
+        detail += (detail.empty() ? "-" : " -") + g;
+    CUG_CHECK(audit_event("session.groups", user_name, detail));
+    return change;
 }
 
 Result<void> WriteTxn::end_session(std::string_view user_name, std::string_view why,

@@ -155,6 +155,14 @@ class WriteTxn : public ReadTxn {
     Result<void> touch_session(std::string_view user, std::int64_t last_seen,
                                const std::optional<net::Endpoint>& endpoint);
     Result<void> acknowledge_session(std::string_view user);
+    // Makes a live session follow the user's memberships: a group left loses
+    // its receiver index, a group joined gets a new one. Audited when
+    // something changed ("session.groups").
+    struct GroupChange {
+        std::vector<std::string> joined, left;
+        bool empty() const { return joined.empty() && left.empty(); }
+    };
+    Result<GroupChange> follow_memberships(std::string_view user);
     // Clears the registration; `why` is the audit action ("session.logout",
     // "session.expired", "session.kicked", "session.revoked").
     Result<void> end_session(std::string_view user, std::string_view why,

@@ -1,7 +1,14 @@
 #include "terminal/agent.hpp"
 
+#include "card/card.hpp"
 #include "core/time.hpp"
+#include "net/local.hpp"
+#include "protocol/session.hpp"
 #include "wire/base64.hpp"
+#include "wire/text.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -11,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -40,73 +48,14 @@ wire::Message session_request(const LoginResult& r) {
     return m;
 }
 
-namespace {
-
-Result<int> connect_unix(const std::filesystem::path& path) {
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    const std::string p = path.string();
-    if (p.size() >= sizeof sun.sun_path)
-        return make_error(Errc::usage, "socket path {} is too long", p);
-    std::memcpy(sun.sun_path, p.c_str(), p.size() + 1);
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return make_error(Errc::os, "socket: {}", std::strerror(errno));
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
-        const int err = errno;
-        ::close(fd);
-        return with_reason(
-            make_error(Errc::unavailable, "cug-tun is not running ({}: {})", p, std::strerror(err)),
-            Reason::agent_missing);
-    }
-    return fd;
-}
-
-// The peer of a local socket must be root or ourselves.
-bool trusted_peer(int fd) {
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
-           (cred.uid == 0 || cred.uid == geteuid());
-}
-
-Result<wire::Message> read_local(int fd, std::chrono::milliseconds timeout) {
-    timeval tv{static_cast<time_t>(timeout.count() / 1000),
-               static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    wire::Decoder decoder(protocol::channel_limits());
-    std::uint8_t buf[16384];
-    for (;;) {
-        if (auto m = CUG_TRY(decoder.next())) return std::move(*m);
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) return make_error(Errc::io, "the local peer went away");
-        CUG_CHECK(decoder.feed(ByteView(buf, static_cast<std::size_t>(n))));
-    }
-}
-
-Result<void> write_local(int fd, const std::string& text) {
-    std::size_t sent = 0;
-    while (sent < text.size()) {
-        const ssize_t n = ::send(fd, text.data() + sent, text.size() - sent, MSG_NOSIGNAL);
-        if (n <= 0) return make_error(Errc::io, "the local peer went away");
-        sent += static_cast<std::size_t>(n);
-    }
-    return ok();
-}
-
-}  // namespace
-
 Result<wire::Message> ask_agent(const std::filesystem::path& socket, const wire::Message& request,
                                 std::chrono::milliseconds timeout) {
-    const int fd = CUG_TRY(connect_unix(socket));
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
-    std::string text = request.encode();
-    auto written = write_local(fd, text);
-    explicit_bzero(text.data(), text.size());
-    CUG_CHECK(std::move(written));
-    return read_local(fd, timeout);
+    auto answer = net::ask_local(socket, request, timeout, protocol::channel_limits());
+    if (!answer && answer.error().code == Errc::unavailable)
+        return with_reason(make_error(Errc::unavailable, "cug-tun is not running ({})",
+                                      answer.error().message),
+                           Reason::agent_missing);
+    return answer;
 }
 
 namespace {
@@ -120,13 +69,22 @@ struct Held {
     crypto::SecretBuffer resume_key, push_key, udp_key;
     std::int64_t since = 0;
     bool acknowledged = false;
+    // The current channel's push key and the last push sequence taken.
+    crypto::SecretBuffer channel_push_key;
+    std::uint64_t push_seq = 0;
+    // The UDP hello: last counter sent, whether cugd answered it, and the
+    // endpoint cugd saw.
+    std::uint64_t hello_counter = 0;
+    bool hello_answered = false;
+    std::int64_t next_hello = 0;
+    std::optional<net::Endpoint> observed;
 };
 
 class AgentImpl final : public Agent {
   public:
     explicit AgentImpl(AgentConfig config) : config_(std::move(config)) {}
     ~AgentImpl() override {
-        for (int fd : {listen_fd_, wake_fd_, signal_fd_})
+        for (int fd : {listen_fd_, wake_fd_, signal_fd_, udp_fd_})
             if (fd >= 0) ::close(fd);
         if (listen_fd_ >= 0) ::unlink(socket_path_.c_str());
     }
@@ -151,10 +109,21 @@ class AgentImpl final : public Agent {
     void forget(std::string_view why);
     void keepalive(std::int64_t now);
     Result<wire::Message> exchange(const std::string& message, std::string_view expect);
+    // A message from cugd that is not an answer: push, presence, or an end.
+    // False when the channel or the session is gone.
+    bool unsolicited(const wire::Message& m);
+    Result<void> apply_push(const wire::Message& outer);
+    void answer_presence(const wire::Message& m);
+    void drain();
+    void send_hello(std::int64_t now);
+    void udp_readable();
 
     AgentConfig config_;
     std::filesystem::path socket_path_;
-    int listen_fd_ = -1, wake_fd_ = -1, signal_fd_ = -1;
+    int listen_fd_ = -1, wake_fd_ = -1, signal_fd_ = -1, udp_fd_ = -1;
+    sockaddr_storage server_udp_{};
+    socklen_t server_udp_len_ = 0;
+    std::uint16_t udp_port_ = 0;
     std::atomic<bool> stopping_{false};
     std::optional<Held> held_;
     std::optional<net::TlsStream> channel_;
@@ -168,7 +137,7 @@ Result<void> AgentImpl::start() {
     std::error_code ec;
     std::filesystem::create_directories(config_.socket_dir, ec);
     ::chmod(config_.socket_dir.c_str(), 0750);
-    if (connect_unix(socket_path_))
+    if (auto fd = net::connect_local(socket_path_); fd && ::close(*fd) == 0)
         return make_error(Errc::temporary, "another cug-tun serves {}", config_.interface);
     ::unlink(socket_path_.c_str());
     sockaddr_un sun{};
@@ -189,6 +158,22 @@ Result<void> AgentImpl::start() {
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     signal_fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    // The data plane's UDP socket (both families): the hello goes out of it,
+    // so the endpoint cugd observes is the one peers must send to.
+    udp_fd_ = ::socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (udp_fd_ < 0)
+        return make_error(Errc::os, "creating the UDP socket: {}", std::strerror(errno));
+    int off = 0;
+    setsockopt(udp_fd_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    sockaddr_in6 any{};
+    any.sin6_family = AF_INET6;
+    any.sin6_port = htons(config_.udp_port);
+    if (::bind(udp_fd_, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0)
+        return make_error(Errc::unavailable, "cannot bind UDP port {}: {}", config_.udp_port,
+                          std::strerror(errno));
+    socklen_t len = sizeof any;
+    getsockname(udp_fd_, reinterpret_cast<sockaddr*>(&any), &len);
+    udp_port_ = ntohs(any.sin6_port);
     return ok();
 }
 
@@ -201,6 +186,10 @@ Result<wire::Message> AgentImpl::exchange(const std::string& message, std::strin
         auto reply = CUG_TRY(read_message(*channel_, decoder_));
         const std::string type(reply.get("type").value_or(""));
         if (type == "pong") continue;
+        if (type == "push" || type == "presence") {
+            if (!unsolicited(reply)) return make_error(Errc::protocol, "the session ended");
+            continue;
+        }
         if (type != expect)
             return make_error(Errc::protocol, "cugd answered '{}'",
                               type.empty() ? std::string("nothing") : type);
@@ -224,6 +213,11 @@ Result<void> AgentImpl::connect_and_resume() {
     CUG_CHECK(resume.add_bytes("session", held_->bundle.session));
     CUG_CHECK(
         resume.add_bytes("proof", protocol::resume_proof(held_->resume_key.view(), exporter)));
+    held_->channel_push_key = protocol::channel_push_key(held_->push_key.view(), exporter);
+    held_->push_seq = 0;
+    server_udp_len_ = sizeof server_udp_;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&server_udp_), &server_udp_len_) != 0)
+        server_udp_len_ = 0;
     auto resumed = exchange(resume.encode(), "resumed");
     if (!resumed) {
         channel_.reset();
@@ -239,7 +233,156 @@ Result<void> AgentImpl::connect_and_resume() {
     state_ = "connected";
     backoff_ = 1;
     last_ping_ = last_heard_ = unix_now();
+    held_->hello_answered = false;
+    send_hello(last_heard_);
     return ok();
+}
+
+// Pushes from cugd, applied to the session's picture (the data plane takes
+// its peers and keys from it).
+Result<void> AgentImpl::apply_push(const wire::Message& outer) {
+    auto inner =
+        CUG_TRY(protocol::open_push(held_->channel_push_key.view(), held_->push_seq + 1, outer));
+    auto decoded = protocol::decode_push(inner, held_->bundle.groups);
+    inner.wipe();
+    auto push = CUG_TRY(std::move(decoded));
+    ++held_->push_seq;
+    auto& b = held_->bundle;
+    using Kind = protocol::Push::Kind;
+    switch (push.kind) {
+        case Kind::sync:
+            if (push.sync.session != b.session)
+                return make_error(Errc::protocol, "cugd sent another session's picture");
+            b = std::move(push.sync);
+            break;
+        case Kind::peer_up:
+            for (auto& peer : push.peers) {
+                auto same = std::find_if(b.peers.begin(), b.peers.end(), [&](const auto& p) {
+                    return p.user == peer.user && p.group == peer.group;
+                });
+                if (same != b.peers.end())
+                    *same = std::move(peer);
+                else
+                    b.peers.push_back(std::move(peer));
+            }
+            break;
+        case Kind::peer_down:
+            std::erase_if(b.peers, [&](const auto& p) {
+                return p.user == push.user && (push.group.empty() || p.group == push.group);
+            });
+            break;
+        case Kind::group_down:
+            std::erase_if(b.peers, [&](const auto& p) { return p.group == push.group; });
+            std::erase_if(b.groups, [&](const auto& g) { return g.name == push.group; });
+            fmt::print(stderr, "cug-tun: {} left {}\n", held_->user, push.group);
+            break;
+        case Kind::endpoint:
+            for (auto& p : b.peers)
+                if (p.user == push.user) p.endpoint = push.endpoint;
+            break;
+    }
+    return ok();
+}
+
+// cugd asks the card to show it is still in the reader: the 9E key (no PIN)
+// signs a challenge bound to this channel. A card that is gone cannot.
+void AgentImpl::answer_presence(const wire::Message& m) {
+    wire::Message reply;
+    (void)reply.add("type", "presence");
+    auto signature = [&]() -> Result<Bytes> {
+        const Bytes challenge = CUG_TRY(m.get_bytes("challenge", 64));
+        const Bytes exporter =
+            CUG_TRY(channel_->exporter(protocol::exporter_presence, protocol::exporter_size));
+        auto card = CUG_TRY(card::Card::open(held_->reader));
+        return card.sign_presence(protocol::presence_digest(challenge, exporter));
+    }();
+    if (signature) {
+        (void)reply.add_bytes("signature", *signature);
+    } else {
+        fmt::print(stderr, "cug-tun: cannot answer cugd's presence check: {}\n",
+                   signature.error().message);
+        (void)reply.add("error", wire::quote_for_message(signature.error().message, 120));
+    }
+    if (!write_message(*channel_, reply.encode())) drop_channel("cannot write");
+}
+
+bool AgentImpl::unsolicited(const wire::Message& m) {
+    last_heard_ = unix_now();
+    const std::string type(m.get("type").value_or(""));
+    if (type == "push") {
+        if (auto applied = apply_push(m); !applied) {
+            drop_channel(applied.error().message);
+            return false;
+        }
+        return true;
+    }
+    if (type == "presence") {
+        answer_presence(m);
+        return channel_.has_value();
+    }
+    if (type == "replaced") {
+        forget("the user logged in at another terminal");
+        return false;
+    }
+    if (type == "absent") {
+        forget("the card did not answer cugd's presence check");
+        return false;
+    }
+    if (type == "expired" || type == "revoked" || type == "kicked") {
+        forget(fmt::format("cugd says: {}", type));
+        return false;
+    }
+    return true;  // pong, or something newer this agent does not know
+}
+
+// Messages already decoded but not yet handled (they came with an answer).
+void AgentImpl::drain() {
+    while (channel_) {
+        auto m = decoder_.next();
+        if (!m) return drop_channel("a malformed message");
+        if (!*m || !unsolicited(**m)) return;
+    }
+}
+
+void AgentImpl::send_hello(std::int64_t now) {
+    if (!held_ || server_udp_len_ == 0) return;
+    held_->hello_counter = std::max<std::uint64_t>(held_->hello_counter + 1,
+                                                   static_cast<std::uint64_t>(unix_now_micros()));
+    const Bytes hello =
+        protocol::udp_hello(held_->udp_key.view(), held_->bundle.session, held_->hello_counter);
+    sockaddr_storage to = server_udp_;
+    socklen_t to_len = server_udp_len_;
+    if (to.ss_family == AF_INET) {  // our socket is IPv6: the mapped form
+        const auto* sin = reinterpret_cast<const sockaddr_in*>(&server_udp_);
+        sockaddr_in6 mapped{};
+        mapped.sin6_family = AF_INET6;
+        mapped.sin6_port = sin->sin_port;
+        mapped.sin6_addr.s6_addr[10] = mapped.sin6_addr.s6_addr[11] = 0xff;
+        std::memcpy(&mapped.sin6_addr.s6_addr[12], &sin->sin_addr, 4);
+        std::memcpy(&to, &mapped, sizeof mapped);
+        to_len = sizeof mapped;
+    }
+    (void)::sendto(udp_fd_, hello.data(), hello.size(), 0, reinterpret_cast<sockaddr*>(&to),
+                   to_len);
+    // Until cugd answers, again soon; then with the keepalives (this also
+    // keeps a NAT's mapping open).
+    held_->next_hello = now + (held_->hello_answered ? config_.keepalive.count() : 2);
+}
+
+void AgentImpl::udp_readable() {
+    for (;;) {
+        std::uint8_t buf[2048];
+        const ssize_t n = ::recv(udp_fd_, buf, sizeof buf, 0);
+        if (n < 0) return;
+        if (!held_) continue;
+        auto observed = protocol::open_udp_reply(held_->udp_key.view(), held_->bundle.session,
+                                                 held_->hello_counter,
+                                                 ByteView(buf, static_cast<std::size_t>(n)));
+        if (!observed) continue;  // the data plane's packets will go elsewhere
+        held_->hello_answered = true;
+        held_->next_hello = unix_now() + config_.keepalive.count();
+        held_->observed = *observed;
+    }
 }
 
 void AgentImpl::forget(std::string_view why) {
@@ -269,11 +412,7 @@ void AgentImpl::channel_readable() {
         auto m = decoder_.next();
         if (!m) return drop_channel("a malformed message");
         if (!*m) return;
-        last_heard_ = unix_now();
-        const std::string type((*m)->get("type").value_or(""));
-        if (type == "replaced") return forget("the user logged in at another terminal");
-        if (type == "expired" || type == "revoked" || type == "kicked")
-            return forget(fmt::format("cugd says: {}", type));
+        if (!unsolicited(**m)) return;
     }
 }
 
@@ -290,6 +429,7 @@ void AgentImpl::keepalive(std::int64_t now) {
     }
     if (!channel_) return;
     if (now - last_heard_ > 3 * config_.keepalive.count()) return drop_channel("cugd went silent");
+    if (held_ && now >= held_->next_hello) send_hello(now);
     if (now - last_ping_ >= config_.keepalive.count()) {
         last_ping_ = now;
         wire::Message ping;
@@ -325,7 +465,7 @@ wire::Message AgentImpl::take_session(const wire::Message& r) {
         h.resume_key = CUG_TRY(secret("resume_key"));
         h.push_key = CUG_TRY(secret("push_key"));
         h.udp_key = CUG_TRY(secret("udp_key"));
-        Bytes text = CUG_TRY(r.get_bytes("bundle", 1u << 20));
+        Bytes text = CUG_TRY(r.get_bytes("bundle", protocol::max_sealed));
         auto message = wire::parse_message(as_chars(text), protocol::channel_limits());
         explicit_bzero(text.data(), text.size());
         if (!message) return std::move(message).error();
@@ -347,6 +487,7 @@ wire::Message AgentImpl::show() const {
     wire::Message m;
     (void)m.add("interface", config_.interface);
     (void)m.add("state", state_);
+    (void)m.add_u64("listen_port", udp_port_);
     if (held_) {
         (void)m.add("user", held_->user);
         (void)m.add("server", held_->server);
@@ -354,6 +495,7 @@ wire::Message AgentImpl::show() const {
         (void)m.add("reader", held_->reader);
         (void)m.add_u64("since", static_cast<std::uint64_t>(held_->since));
         (void)m.add_u64("expires", static_cast<std::uint64_t>(held_->bundle.expires));
+        if (held_->observed) (void)m.add("endpoint", held_->observed->to_string());
         (void)m.add_u64("groups", held_->bundle.groups.size());
         for (std::size_t i = 0; i < held_->bundle.groups.size(); ++i) {
             const auto& g = held_->bundle.groups[i];
@@ -415,8 +557,8 @@ wire::Message AgentImpl::handle(const wire::Message& request) {
 void AgentImpl::serve_local() {
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) return;
-    if (trusted_peer(fd)) {
-        auto request = read_local(fd, std::chrono::seconds(2));
+    if (net::trusted_local_peer(fd)) {
+        auto request = net::read_local(fd, std::chrono::seconds(2), protocol::channel_limits());
         wire::Message reply;
         if (request) {
             reply = handle(*request);
@@ -425,18 +567,20 @@ void AgentImpl::serve_local() {
             (void)reply.add("errno", "1");
             (void)reply.add("message", request.error().message);
         }
-        (void)write_local(fd, reply.encode());
+        (void)net::write_local(fd, reply.encode());
     }
     ::close(fd);
 }
 
 Result<void> AgentImpl::run() {
     while (!stopping_) {
-        pollfd fds[4] = {{listen_fd_, POLLIN, 0},
+        if (channel_) drain();
+        pollfd fds[5] = {{listen_fd_, POLLIN, 0},
                          {wake_fd_, POLLIN, 0},
                          {signal_fd_, POLLIN, 0},
-                         {channel_ ? channel_->fd() : -1, POLLIN, 0}};
-        const int n = ::poll(fds, 4, 1000);
+                         {channel_ ? channel_->fd() : -1, POLLIN, 0},
+                         {udp_fd_, POLLIN, 0}};
+        const int n = ::poll(fds, 5, 1000);
         if (n < 0 && errno != EINTR) return make_error(Errc::os, "poll: {}", std::strerror(errno));
         if (fds[2].revents & POLLIN) {
             signalfd_siginfo info;
@@ -445,6 +589,7 @@ Result<void> AgentImpl::run() {
         }
         if (fds[0].revents & POLLIN) serve_local();
         if (channel_ && (fds[3].revents & (POLLIN | POLLHUP | POLLERR))) channel_readable();
+        if (fds[4].revents & POLLIN) udp_readable();
         keepalive(unix_now());
     }
     // Stopping the agent takes the terminal out of its groups.

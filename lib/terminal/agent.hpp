@@ -1,7 +1,10 @@
 // The terminal agent inside cug-tun: it takes a session over from cug-login,
 // holds its keys in locked memory only, keeps the control channel to cugd
 // (resume, acknowledge, keepalives, reconnect with backoff), and wipes the
-// keys first when the session ends. Its local socket speaks key=value:
+// keys first when the session ends. It applies cugd's pushes (peers up and
+// down, groups lost and gained, endpoints), answers presence challenges with
+// the card's 9E key, and tells cugd its UDP endpoint by an authenticated
+// hello from the data plane's socket. Its local socket speaks key=value:
 //
 //   cmd=session ...   from cug-login: take over this session (answer once acknowledged)
 //   cmd=show          the state, without secrets
@@ -23,6 +26,7 @@ namespace cug::terminal {
 struct AgentConfig {
     std::string interface = "cug0";
     std::filesystem::path socket_dir = "/run/cug";
+    std::uint16_t udp_port = 51820;  // the UDP socket of the data plane (0: any free port)
     std::chrono::seconds keepalive{25};
     std::chrono::seconds max_backoff{30};
 };

@@ -177,8 +177,8 @@ Result<LoginResult> log_in(card::Card& card, const LoginOptions& options) {
     if (type == "refused") return refusal(reply.get("reason").value_or(""), reply);
     if (type != "bundle")
         return make_error(Errc::protocol, "cugd sent '{}' instead of a bundle", type);
-    auto bundle =
-        CUG_TRY(protocol::open_bundle(keys, CUG_TRY(reply.get_bytes("sealed", 1u << 20))));
+    auto bundle = CUG_TRY(
+        protocol::open_bundle(keys, CUG_TRY(reply.get_bytes("sealed", protocol::max_sealed))));
     tls->close();
     return LoginResult{user,
                        options.server,

@@ -7,6 +7,8 @@ ADMIN_BIN="$CUG_BIN/cug-admin"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cug-admin-test.XXXXXX")
 STORE="$WORK/store"
 CHEAP="m=8,t=1,p=1"   # Argon2id cost for tests: the hashing is tested elsewhere
+# cug-admin tells this run's cugd (if one runs) of its changes, nobody else's.
+export CUG_CUGD_SOCKET="$WORK/cugd.sock"
 cleanup_pids=()
 cleanup() {
   local pid

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Login end to end on loopback: cugd, cug-tun agents, cug-login with virtual
-# cards through the real pcscd, cug-logout; every refusal with its own status.
+# cards through the real pcscd, cug-logout; every refusal with its own status;
+# pushes of peers and groups, the observed UDP endpoint, presence checks.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../support/pcsc.sh"
 trap 'pcsc_stop; cleanup' EXIT
 LOGIN="$CUG_BIN/cug-login"; LOGOUT="$CUG_BIN/cug-logout"; TUN="$CUG_BIN/cug-tun"
 
 new_store
-pcsc_start 4
+pcsc_start 5
 expect 0 admin group add VPN1 --prefix 10.0.0.0/24
 expect 0 admin group add VPN2 --prefix 10.0.1.0/24
 n=0
-for u in A B C; do
+for u in A B C D; do
   expect 0 with_password "passwd$n-$u" admin user add "USER-$u" --password-fd 3
   card_init "$u"
   card_insert "$u" "$n"
@@ -21,13 +22,14 @@ done
 expect 0 admin member add VPN1 USER-A
 expect 0 admin member add VPN1 USER-B
 expect 0 admin member add VPN2 USER-C
-cugd_start --idle-seconds 5
+expect 0 admin member add VPN2 USER-D
+cugd_start --idle-seconds 5 --presence-seconds 2
 SERVER="127.0.0.1:$CUGD_PORT"
 
 # One agent per terminal.
 tun_start() {
   mkdir -p "$WORK/t$1"
-  "$TUN" --interface cug0 --socket-dir "$WORK/t$1" 2>>"$WORK/tun$1.log" &
+  "$TUN" --interface cug0 --port 0 --socket-dir "$WORK/t$1" 2>>"$WORK/tun$1.log" &
   cleanup_pids+=($!)
   eval "TUN_PID_$1=$!"
   for _ in $(seq 100); do [ -S "$WORK/t$1/cug0.sock" ] && return 0; sleep 0.02; done
@@ -38,7 +40,20 @@ login() {  # login TERMINAL READER PIN PASSWORD [options]
   "$LOGIN" --server "$SERVER" --reader "$(reader_name "$r")" --socket-dir "$WORK/t$t" \
     --pin-fd 3 --password-fd 4 "$@" 3< <(echo "$pin") 4< <(echo "$pw")
 }
-tun_start 1; tun_start 2; tun_start 3
+tun_start 1; tun_start 2; tun_start 3; tun_start 4
+# show T EXPR: a Python expression over terminal T's `cug-tun show --json`.
+show() { "$TUN" --socket-dir "$WORK/t$1" show --json | json_get "$2"; }
+# until T EXPR WANT: waits up to 3 s for show T EXPR to print WANT.
+until_shows() {
+  local got
+  for _ in $(seq 60); do
+    got=$(show "$1" "$2")
+    [ "$got" = "$3" ] && return 0
+    sleep 0.05
+  done
+  fail "terminal $1: $2 is '$got', not '$3'"
+}
+peers_of() { show "$1" '" ".join(sorted(p["user"] + "@" + p["group"] for p in d["peers"]))'; }
 
 expect 0 login 1 0 246800 passwd0-A
 contains "$OUT" "logged in as USER-A at cug0"
@@ -50,11 +65,23 @@ expect 0 "$TUN" --socket-dir "$WORK/t2" show --json
 [ "$(printf '%s' "$OUT" | json_get 'd["state"], d["user"], [p["user"] for p in d["peers"]]')" = "connected USER-B ['USER-A']" ] ||
   fail "cug-tun show: $OUT"
 expect 0 login 3 2 246802 passwd2-C
+expect 0 login 4 3 246803 passwd3-D
+# Each terminal's endpoint is the UDP source cugd saw on its hello.
+for t in 1 2 3 4; do
+  until_shows "$t" 'd["endpoint"]' "127.0.0.1:$(show "$t" 'd["listen_port"]')"
+done
 expect 0 admin session list --json
-table=$(printf '%s' "$OUT" | json_get '"; ".join(r["group"] + " " + r["user"] + " " + r["overlay"] + " " + str(r["acknowledged"]) for r in d)')
-[ "$table" = "VPN1 USER-A 10.0.0.1 True; VPN1 USER-B 10.0.0.2 True; VPN2 USER-C 10.0.1.1 True" ] ||
-  fail "the registration table (drawing 8): $table"
-pass "three users logged in; the registration table shows them (drawing 8)"
+table=$(printf '%s' "$OUT" | json_get '"; ".join(r["group"] + " " + r["user"] + " " + r["overlay"] + " " + r["terminal"] for r in d)')
+want="VPN1 USER-A 10.0.0.1 127.0.0.1:$(show 1 'd["listen_port"]'); VPN1 USER-B 10.0.0.2 127.0.0.1:$(show 2 'd["listen_port"]')"
+want="$want; VPN2 USER-C 10.0.1.1 127.0.0.1:$(show 3 'd["listen_port"]'); VPN2 USER-D 10.0.1.2 127.0.0.1:$(show 4 'd["listen_port"]')"
+[ "$table" = "$want" ] || fail "the registration table (drawing 8): $table, not $want"
+pass "the four patent users logged in; the registration table is drawing 8 with observed endpoints"
+
+# Pushes: A learned of B after A's login, with B's endpoint; C and D of each other.
+until_shows 1 '[(p["user"], p["endpoint"]) for p in d["peers"]]' "[('USER-B', '127.0.0.1:$(show 2 'd["listen_port"]')')]"
+until_shows 3 '[p["user"] for p in d["peers"]]' "['USER-D']"
+until_shows 4 '[p["user"] for p in d["peers"]]' "['USER-C']"
+pass "peer-up pushes: each terminal knows the other member of its group and its endpoint"
 
 # Refusals, each with its own status.
 expect 10 login 1 0 246800 wrong-password
@@ -62,15 +89,20 @@ contains "$ERR" "wrong password"
 expect 13 login 1 0 999999 passwd0-A
 contains "$ERR" "wrong PIN (2 tries left)"
 expect 0 login 1 0 246800 passwd0-A   # the right PIN resets the count
+until_shows 2 'len(d["peers"])' 1    # B was told A's old session ended and got the new one
 expect 18 "$LOGIN" --server "$SERVER" --reader "$(reader_name 0)" --socket-dir "$WORK/none" --pin-fd 3 --password-fd 4 3< <(echo 246800) 4< <(echo passwd0-A)
 contains "$ERR" "cug-tun is not running"
 expect 17 "$LOGIN" --server "127.0.0.1:$(free_port)" --reader "$(reader_name 0)" --socket-dir "$WORK/t1" --pin-fd 3 --password-fd 4 3< <(echo 246800) 4< <(echo passwd0-A)
 contains "$ERR" "cannot reach cugd"
-expect 15 login 1 3 246800 passwd0-A
+expect 15 login 1 4 246800 passwd0-A
 expect 0 admin user disable USER-C
+until_shows 3 'd["state"]' idle       # C's live session was revoked at once
+until_shows 4 'len(d["peers"])' 0     # and D forgot C's keys
 expect 12 login 3 2 246802 passwd2-C
 contains "$ERR" "disabled"
 expect 0 admin user enable USER-C
+expect 0 login 3 2 246802 passwd2-C
+until_shows 4 '[p["user"] for p in d["peers"]]' "['USER-C']"
 pass "wrong password 10, wrong PIN 13, cug-tun not running 18, unreachable 17, no card 15, disabled 12"
 
 # A card from another deployment pins another server key.
@@ -78,15 +110,16 @@ other="$WORK/other"
 expect 0 "$ADMIN_BIN" --store "$other" init --server-name other --password-cost "$CHEAP"
 expect 0 with_password "passwd-X" "$ADMIN_BIN" --store "$other" user add USER-X --password-fd 3
 card_init X
-card_insert X 3
-expect 0 "$ADMIN_BIN" --store "$other" card enroll USER-X --reader "$(reader_name 3)" --new-pin-fd 3 3< <(echo 135792)
-expect 16 login 3 3 135792 passwd-X
+card_insert X 4
+expect 0 "$ADMIN_BIN" --store "$other" card enroll USER-X --reader "$(reader_name 4)" --new-pin-fd 3 3< <(echo 135792)
+expect 16 login 3 4 135792 passwd-X
 contains "$ERR" "possible interception"
 pass "a card of another deployment: server key mismatch 16"
 
 # Logout now, and on card removal.
 expect 0 "$LOGOUT" --socket-dir "$WORK/t3"
 contains "$OUT" "logged out"
+until_shows 4 'len(d["peers"])' 0     # peer-down: D forgot C
 "$LOGOUT" --socket-dir "$WORK/t2" --wait > "$WORK/wait-out" 2>&1 &
 waiter=$!
 cleanup_pids+=("$waiter")
@@ -97,32 +130,72 @@ wait "$waiter" || fail "cug-logout --wait: $(cat "$WORK/wait-out")"
 ms=$(( ($(date +%s%N) - pulled) / 1000000 ))
 [ "$ms" -lt 1500 ] || fail "the logout after the card was pulled took $ms ms"
 expect 0 admin session list --json
-[ "$(printf '%s' "$OUT" | json_get 'sorted(set(r["user"] for r in d))')" = "['USER-A']" ] ||
+[ "$(printf '%s' "$OUT" | json_get 'sorted(set(r["user"] for r in d))')" = "['USER-A', 'USER-D']" ] ||
   fail "after two logouts: $OUT"
+until_shows 1 'len(d["peers"])' 0
 echo "ok: card pulled: logged out and the registration cleared after $ms ms"
-pass "cug-logout, and cug-logout --wait on card removal"
+pass "cug-logout, and cug-logout --wait on card removal; the peers were told"
+
+# A card pulled with no cug-logout running: the next presence check ends the
+# session (cugd runs them every 2 s here; every 10 minutes by default).
+card_pull D
+until_shows 4 'd["state"]' idle
+[ "$(admin session list --json | json_get 'sorted(set(r["user"] for r in d))')" = "['USER-A']" ] ||
+  fail "USER-D's session survived the card's removal"
+contains "$(admin audit --json | json_get '" ".join(e["action"] for e in d)')" "session.absent"
+pass "a card gone without cug-logout: the session ends at the next presence check"
+
+# Memberships change under a live session: A joins VPN2, then leaves it.
+expect 0 login 3 2 246802 passwd2-C
+requests() { control 'cmd=status' | sed -n 's/^reconcile_requests=//p'; }
+before=$(requests)
+expect 0 admin member add VPN2 USER-A
+[ "$(requests)" = $((before + 1)) ] || fail "cug-admin did not tell cugd of its change"
+until_shows 1 '" ".join(g["name"] for g in d["groups"])' "VPN1 VPN2"
+until_shows 1 '[p["user"] + "@" + p["group"] for p in d["peers"]]' "['USER-C@VPN2']"
+until_shows 3 '[p["user"] + "@" + p["group"] for p in d["peers"]]' "['USER-A@VPN2']"
+expect 0 admin member del VPN2 USER-A
+until_shows 1 '" ".join(g["name"] for g in d["groups"])' "VPN1"
+until_shows 3 'len(d["peers"])' 0
+until_shows 1 'd["state"]' connected
+pass "a member added gets the group live; a member removed loses it and its peers lose its keys"
 
 # cugd killed and restarted: the registration stays and the agent resumes.
 kill -9 "$CUGD_PID"; wait "$CUGD_PID" 2>/dev/null || true
 rm -f "$CUGD_SOCKET"
-"$CUGD_BIN" --store "$STORE" --listen "$SERVER" --control-socket "$CUGD_SOCKET" --idle-seconds 5 2>>"$WORK/cugd.log" &
+"$CUGD_BIN" --store "$STORE" --listen "$SERVER" --control-socket "$CUGD_SOCKET" --idle-seconds 5 --presence-seconds 2 2>>"$WORK/cugd.log" &
 CUGD_PID=$!; cleanup_pids+=("$CUGD_PID")
 for _ in $(seq 200); do
   state=$("$TUN" --socket-dir "$WORK/t1" show --json | json_get 'd["state"]')
-  [ "$state" = connected ] && [ -S "$CUGD_SOCKET" ] && contains "$(control 'cmd=sessions')" "connected=true" && break
+  [ "$state" = connected ] && [ -S "$CUGD_SOCKET" ] &&
+    [ "$(control 'cmd=sessions' | grep -c 'connected=true')" = 2 ] && break
   sleep 0.1
 done
 contains "$(control 'cmd=sessions')" "session.0.user=USER-A"
 contains "$(control 'cmd=sessions')" "session.0.connected=true"
-pass "kill -9 of cugd loses no registration; the terminal resumed"
+contains "$(control 'cmd=sessions')" "session.1.user=USER-C"
+contains "$(control 'cmd=sessions')" "session.1.connected=true"
+pass "kill -9 of cugd loses no registration; the terminals resumed"
+
+# B's card after B was enrolled on a new card: the old one is another card
+# than the one cugd knows for B, and is refused with its own status.
+card_pull X
+card_init B2
+card_insert B2 4
+expect 0 admin card enroll USER-B --reader "$(reader_name 4)" --new-pin-fd 3 3< <(echo 112233)
+card_insert B 1
+expect 19 login 2 1 246801 passwd1-B
+contains "$ERR" "not one it enrolled"
+expect 0 login 2 4 112233 passwd1-B
+pass "a card that is not the user's enrolled one: refused 19; the new card logs in"
 
 # An administrator's change ends the session at once; its terminal learns it.
 expect 0 admin member del VPN1 USER-A
 for _ in $(seq 50); do
-  [ "$(admin session list --json | json_get 'len(d)')" = 0 ] && break
+  [ "$(admin session list --json | json_get 'len([r for r in d if r["user"] == "USER-A"])')" = 0 ] && break
   sleep 0.1
 done
-[ "$(admin session list --json | json_get 'len(d)')" = 0 ] || fail "the removed member's session survived"
+[ "$(admin session list --json | json_get 'len([r for r in d if r["user"] == "USER-A"])')" = 0 ] || fail "the removed member's session survived"
 for _ in $(seq 50); do
   [ "$("$TUN" --socket-dir "$WORK/t1" show --json | json_get 'd["state"]')" = idle ] && break
   sleep 0.1
@@ -130,5 +203,5 @@ done
 [ "$("$TUN" --socket-dir "$WORK/t1" show --json | json_get 'd["state"]')" = idle ] || fail "the agent kept a revoked session"
 expect 0 admin audit --json
 actions=$(printf '%s' "$OUT" | json_get '" ".join(sorted(set(e["action"] for e in d)))')
-for a in session.login session.logout session.revoked login.refused; do contains "$actions" "$a"; done
+for a in session.login session.logout session.revoked session.absent session.groups login.refused; do contains "$actions" "$a"; done
 pass "a removed member's session is revoked and its terminal told; everything is audited"

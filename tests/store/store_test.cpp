@@ -552,6 +552,27 @@ TEST_CASE("sessions: the registration table") {
     CHECK(a2->acknowledged);
     CHECK(problems_of(st).empty());
 
+    // The session follows the memberships: nothing changed, then A leaves
+    // VPN2 and joins VPN3 (a new index from the counter; VPN1's kept).
+    CHECK(must(st.write([](WriteTxn& t) { return t.follow_memberships("USER-A"); })).empty());
+    must(st.write([](WriteTxn& t) -> Result<void> {
+        CUG_TRY(t.add_group("VPN3", *net::Prefix::parse("10.0.2.0/24")));
+        CUG_CHECK(t.delete_member("VPN2", "USER-A"));
+        CUG_TRY(t.add_member("VPN3", "USER-A"));
+        return ok();
+    }));
+    auto change = must(st.write([](WriteTxn& t) { return t.follow_memberships("USER-A"); }));
+    CHECK(change.left == std::vector<std::string>{"VPN2"});
+    CHECK(change.joined == std::vector<std::string>{"VPN3"});
+    auto a3 = must(st.read([](ReadTxn& t) { return t.find_session("USER-A"); }));
+    CHECK(a3->index_in("VPN1") == a2->index_in("VPN1"));
+    CHECK_FALSE(a3->index_in("VPN2").has_value());
+    CHECK(*a3->index_in("VPN3") > *a2->index_in("VPN2"));
+    CHECK(a3->acknowledged);
+    CHECK(error_of(st.write([](WriteTxn& t) { return t.follow_memberships("NOBODY"); })) ==
+          Errc::not_found);
+    CHECK(problems_of(st).empty());
+
     must(st.write(
         [](WriteTxn& t) { return t.end_session("USER-B", "session.logout", "card removed"); }));
     CHECK(error_of(st.write([](WriteTxn& t) {
@@ -567,6 +588,7 @@ TEST_CASE("sessions: the registration table") {
             actions.push_back(e.action);
         CHECK(std::count(actions.begin(), actions.end(), "session.login") == 3);
         CHECK(std::count(actions.begin(), actions.end(), "session.logout") == 1);
+        CHECK(std::count(actions.begin(), actions.end(), "session.groups") == 1);
         return ok();
     }));
     CHECK(problems_of(st).empty());

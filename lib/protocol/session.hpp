@@ -1,0 +1,85 @@
+// The session's life after login (docs/CONTROL-PLANE.md, "Session life" and
+// "Endpoint"): pushes from cugd sealed under a per-channel push key, and the
+// UDP hello by which cugd learns the terminal's endpoint as it sees it.
+#pragma once
+
+#include "protocol/login.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cug::protocol {
+
+// --- pushes ------------------------------------------------------------------
+//
+// A push travels as `type=push seq=N sealed=<...>`, where sealed is
+// AES-256-GCM under the channel's push key with the nonce 0^4 || u64be(seq).
+// seq starts at 1 on every channel and only grows; the key is new for every
+// channel, so a nonce never repeats under one key even across cugd restarts:
+//   K_push,channel = HKDF(salt = TLS-Exporter("EXPORTER-cug-resume-v1"), ikm = K_push,
+//                         info = "cug push v1", 32)
+crypto::SecretBuffer channel_push_key(ByteView k_push, ByteView resume_exporter);
+std::string seal_push(ByteView channel_key, std::uint64_t seq, const wire::Message& inner);
+// Checks seq == expected, opens, parses. Errc::protocol on anything wrong.
+Result<wire::Message> open_push(ByteView channel_key, std::uint64_t expected_seq,
+                                const wire::Message& outer);
+
+// What a push says, decoded and checked against the session's groups.
+struct Push {
+    enum class Kind {
+        sync,        // the whole picture: groups and peers replace what the terminal had
+        peer_up,     // new or changed pair keys for these peers (upsert by user and group)
+        peer_down,   // forget this user's keys (in one group, or in all)
+        group_down,  // the session lost this group (membership removed)
+        endpoint,    // a peer's UDP endpoint changed
+    };
+    Kind kind = Kind::sync;
+    Bundle sync;                    // sync
+    std::vector<BundlePeer> peers;  // peer_up
+    std::string user;               // peer_down, endpoint
+    std::string group;              // peer_down (empty: every group), group_down
+    std::optional<net::Endpoint> endpoint;
+};
+
+wire::Message encode_sync(const Bundle& bundle);
+wire::Message encode_peer_up(const std::vector<BundlePeer>& peers);
+wire::Message encode_peer_down(std::string_view user, std::string_view group);
+wire::Message encode_group_down(std::string_view group);
+wire::Message encode_endpoint(std::string_view user, const net::Endpoint& endpoint);
+// `groups` are the session's, to check peer entries against.
+Result<Push> decode_push(const wire::Message& inner, const std::vector<BundleGroup>& groups);
+
+// --- UDP hello -----------------------------------------------------------------
+//
+// hello (60 bytes) = "cugH" || session (16) || u64be(counter) || HMAC(K_udp,
+//                    "cug udp hello v1" || session || counter)
+// reply (78 bytes) = "cugh" || session (16) || u64be(counter) || address (16, IPv4
+//                    mapped) || u16be(port) || HMAC(K_udp, "cug udp reply v1" || the rest)
+// The counter is the sender's clock in microseconds; cugd takes a hello only
+// with a counter above the last it took for the session and within
+// hello_window_us of its own clock, so a recorded hello cannot move an
+// endpoint later.
+inline constexpr std::size_t udp_hello_size = 60;
+inline constexpr std::size_t udp_reply_size = 78;
+inline constexpr std::int64_t hello_window_us = 120'000'000;
+
+struct UdpHello {
+    Bytes session;
+    std::uint64_t counter = 0;
+    crypto::Digest mac{};
+};
+
+Bytes udp_hello(ByteView k_udp, ByteView session, std::uint64_t counter);
+// Only the shape; the MAC is checked with the session's key by check_udp_hello.
+Result<UdpHello> parse_udp_hello(ByteView datagram);
+bool check_udp_hello(ByteView k_udp, const UdpHello& hello);
+
+Bytes udp_reply(ByteView k_udp, ByteView session, std::uint64_t counter,
+                const net::Endpoint& observed);
+// The endpoint cugd observed, if the reply is authentic and answers `counter`.
+Result<net::Endpoint> open_udp_reply(ByteView k_udp, ByteView session, std::uint64_t counter,
+                                     ByteView datagram);
+
+}  // namespace cug::protocol
