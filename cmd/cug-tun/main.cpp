@@ -48,6 +48,7 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
             j.begin_object();
             for (const char* f : {"name", "prefix", "address"})
                 j.field(f, std::string(m.get(fmt::format("group.{}.{}", i, f)).value_or("")));
+            j.field("key_id", m.get_u64(fmt::format("group.{}.key_id", i)).value_or(0));
             j.end_object();
         }
         j.end_array();

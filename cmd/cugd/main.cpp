@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     unsigned workers = 2;
     std::int64_t idle = 90;
     std::int64_t presence = 600;
+    std::int64_t rotate = 3600;
 
     CLI::App app{"cugd: the cug management server"};
     app.name("cugd");
@@ -34,6 +35,10 @@ int main(int argc, char** argv) {
     app.add_option("--presence-seconds", presence,
                    "how often a terminal's card must sign a presence challenge")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{86400}))
+        ->capture_default_str();
+    app.add_option("--rotate-seconds", rotate,
+                   "how often every group's key epoch rotates (also shortly after start)")
+        ->check(CLI::Range(std::int64_t{10}, std::int64_t{86400}))
         ->capture_default_str();
     try {
         app.parse(argc, argv);
@@ -59,6 +64,8 @@ int main(int argc, char** argv) {
         config.hash_workers = workers;
         config.idle_seconds = idle;
         config.presence_seconds = presence;
+        config.rotate_seconds = rotate;
+        config.first_rotation = std::min<std::int64_t>(60, rotate);
         auto daemon = CUG_TRY(server::Daemon::create(std::move(config)));
         fmt::print(stderr, "cugd: serving on port {}\n", daemon->port());
         return daemon->run();

@@ -41,7 +41,9 @@ Result<TlsContext> TlsContext::server(const crypto::PrivateKey& key,
     SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // Idle channels (thousands of terminals) give their buffers back.
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
     if (SSL_CTX_use_certificate(ctx, certificate.native()) != 1 ||
         SSL_CTX_use_PrivateKey(ctx, key.native()) != 1 || SSL_CTX_check_private_key(ctx) != 1)
         return make_error(Errc::config, "the server key does not fit its certificate: {}",

@@ -103,6 +103,26 @@ wire::Message encode_endpoint(std::string_view user, const net::Endpoint& endpoi
     return m;
 }
 
+wire::Message encode_rekey(std::string_view group, std::uint64_t key_id,
+                           const std::vector<BundlePeer>& peers) {
+    wire::Message m;
+    (void)m.add("type", "rekey");
+    (void)m.add("group", group);
+    (void)m.add_u64("key_id", key_id);
+    (void)m.add_u64("peers", peers.size());
+    for (std::size_t i = 0; i < peers.size(); ++i)
+        encode_peer(m, fmt::format("peer.{}.", i), peers[i]);
+    return m;
+}
+
+wire::Message encode_activate(std::string_view group, std::uint64_t key_id) {
+    wire::Message m;
+    (void)m.add("type", "activate");
+    (void)m.add("group", group);
+    (void)m.add_u64("key_id", key_id);
+    return m;
+}
+
 Result<Push> decode_push(const wire::Message& m, const std::vector<BundleGroup>& groups) {
     const std::string type(CUG_TRY(m.get("type")));
     Push p;
@@ -134,6 +154,23 @@ Result<Push> decode_push(const wire::Message& m, const std::vector<BundleGroup>&
             expected += p.peers.back().endpoint ? 1 : 0;
         }
         if (m.size() != expected) return bad_push("a peer-up holds keys beyond its count");
+    } else if (type == "rekey") {
+        p.kind = Push::Kind::rekey;
+        p.group = CUG_TRY(group());
+        p.key_id = CUG_TRY(m.get_u64("key_id", 1));
+        const std::uint64_t n = CUG_TRY(m.get_u64("peers", 0, max_peers));
+        std::size_t expected = 4 + 8 * n;
+        for (std::uint64_t i = 0; i < n; ++i) {
+            p.peers.push_back(CUG_TRY(decode_peer(m, fmt::format("peer.{}.", i), groups)));
+            if (p.peers.back().group != p.group) return bad_push("a rekey names another group");
+            expected += p.peers.back().endpoint ? 1 : 0;
+        }
+        if (m.size() != expected) return bad_push("a rekey holds keys beyond its count");
+    } else if (type == "activate") {
+        p.kind = Push::Kind::activate;
+        CUG_CHECK(m.allow_only({"type", "group", "key_id"}));
+        p.group = CUG_TRY(group());
+        p.key_id = CUG_TRY(m.get_u64("key_id", 1));
     } else if (type == "peer-down") {
         p.kind = Push::Kind::peer_down;
         CUG_CHECK(m.allow_only({"type", "user", "group"}));

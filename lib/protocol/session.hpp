@@ -34,6 +34,8 @@ struct Push {
         peer_down,   // forget this user's keys (in one group, or in all)
         group_down,  // the session lost this group (membership removed)
         endpoint,    // a peer's UDP endpoint changed
+        rekey,       // a group's new epoch: install these pair keys for receiving
+        activate,    // ... and now send with them (the old ones go)
     };
     Kind kind = Kind::sync;
     Bundle sync;                    // sync
@@ -41,6 +43,7 @@ struct Push {
     std::string user;               // peer_down, endpoint
     std::string group;              // peer_down (empty: every group), group_down
     std::optional<net::Endpoint> endpoint;
+    std::uint64_t key_id = 0;  // rekey, activate
 };
 
 wire::Message encode_sync(const Bundle& bundle);
@@ -48,6 +51,12 @@ wire::Message encode_peer_up(const std::vector<BundlePeer>& peers);
 wire::Message encode_peer_down(std::string_view user, std::string_view group);
 wire::Message encode_group_down(std::string_view group);
 wire::Message encode_endpoint(std::string_view user, const net::Endpoint& endpoint);
+// Two-phase rotation of one group's epoch (docs/CONTROL-PLANE.md, "Rotation"):
+// the terminal installs the new pair keys, answers type=rekeyed group= key_id=
+// on the channel, and switches to them on the activate push.
+wire::Message encode_rekey(std::string_view group, std::uint64_t key_id,
+                           const std::vector<BundlePeer>& peers);
+wire::Message encode_activate(std::string_view group, std::uint64_t key_id);
 // `groups` are the session's, to check peer entries against.
 Result<Push> decode_push(const wire::Message& inner, const std::vector<BundleGroup>& groups);
 

@@ -13,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -67,6 +68,14 @@ struct Known {
     Bytes id;
     std::vector<std::pair<std::string, std::uint32_t>> indices;
     explicit Known(const store::Session& s) : id(s.id), indices(s.indices) {}
+};
+
+// A group's epoch rotation in flight: the members that installed the new
+// keys have said so; the others have until the deadline.
+struct Rotation {
+    std::uint64_t key_id = 0;
+    std::set<std::string> members, waiting;
+    std::int64_t deadline = 0;
 };
 
 struct HashJob {
@@ -163,6 +172,10 @@ class DaemonImpl final : public Daemon {
     void on_presence(Channel& c, const wire::Message& m);
     void check_presence(std::int64_t now);
     Result<void> open_udp();
+    void rotate(const std::vector<std::string>& groups);
+    void on_rekeyed(Channel& c, const wire::Message& m);
+    void finish_rotations(std::int64_t now);
+    void activate(const std::string& group);
     void on_udp();
     void hash_worker();
     void collect_hashes();
@@ -184,6 +197,8 @@ class DaemonImpl final : public Daemon {
     std::int64_t started_ = 0, last_tick_ = 0;
     std::uint64_t generation_ = 0;
     std::uint64_t reconcile_requests_ = 0;
+    std::map<std::string, Rotation> rotations_;
+    std::int64_t next_rotation_ = 0;
     // When each session's terminal was last heard, and the channel of each
     // session that has one.
     std::map<std::string, std::int64_t> heard_;
@@ -288,6 +303,12 @@ Result<void> DaemonImpl::open_control_socket() {
 
 Result<void> DaemonImpl::start() {
     started_ = last_tick_ = unix_now();
+    // Every terminal holds a descriptor: take all the system allows.
+    rlimit files{};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &files);
+    }
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     done_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -313,6 +334,7 @@ Result<void> DaemonImpl::start() {
         heard_[s.user] = started_;
         known_.emplace(s.user, Known(s));
     }
+    next_rotation_ = started_ + config_.first_rotation;
     generation_ = CUG_TRY(
         store_.read([](store::ReadTxn& t) -> Result<std::uint64_t> { return t.generation(); }));
     return ok();
@@ -484,6 +506,8 @@ void DaemonImpl::on_session_message(Channel& c, const wire::Message& m) {
         c.out += one("pong");
     } else if (type == "presence") {
         on_presence(c, m);
+    } else if (type == "rekeyed") {
+        on_rekeyed(c, m);
     } else if (type == "logout") {
         const std::string user = c.user;
         const std::string why(m.get("reason").value_or("logout"));
@@ -608,6 +632,99 @@ void DaemonImpl::announce_up(const std::string& user, const std::vector<std::str
     }
 }
 
+// Two-phase rotation (DESIGN.md, "Rotation and revocation"): one store
+// transaction gives each group a new epoch; every connected member gets its
+// new pair keys to install for receiving; when all have said so (or the
+// time is up, and the silent ones lose their sessions), all switch sending.
+void DaemonImpl::rotate(const std::vector<std::string>& names) {
+    std::vector<std::string> todo;
+    for (const auto& n : names)
+        if (!rotations_.count(n)) todo.push_back(n);
+    if (todo.empty()) return;
+    auto rotated = store_.write([&](store::WriteTxn& t) -> Result<std::vector<store::Group>> {
+        std::vector<store::Group> out;
+        for (const auto& n : todo) {
+            auto g = t.rotate_epoch(n);
+            if (g)
+                out.push_back(std::move(*g));  // a group deleted meanwhile is skipped
+            else if (g.error().code != Errc::not_found)
+                return std::move(g).error();
+        }
+        return out;
+    });
+    if (!rotated) {
+        fmt::print(stderr, "cugd: rotating epochs: {}\n", rotated.error().message);
+        return;
+    }
+    const std::int64_t now = unix_now();
+    for (const store::Group& g : *rotated) {
+        std::map<std::string, std::vector<protocol::BundlePeer>> keys;
+        (void)store_.read([&](store::ReadTxn& t) -> Result<void> {
+            const auto members = CUG_TRY(t.members_of(g.name));
+            std::vector<std::pair<store::Session, net::Address>> online;
+            for (const auto& m : members) {
+                auto s = CUG_TRY(t.find_session(m.user));
+                if (s && s->acknowledged && s->index_in(g.name))
+                    online.emplace_back(std::move(*s), m.address);
+            }
+            for (const auto& [self, address] : online) {
+                if (!live_channel(self.user)) continue;
+                auto& entries = keys[self.user];
+                for (const auto& [peer, peer_address] : online)
+                    if (peer.user != self.user)
+                        entries.push_back(CUG_TRY(pair_entry(g, self, peer, peer_address)));
+            }
+            return ok();
+        });
+        if (keys.empty()) continue;
+        Rotation r;
+        r.key_id = g.current.key_id;
+        r.deadline = now + config_.rekey_timeout;
+        for (auto& [user, entries] : keys) {
+            wire::Message m = protocol::encode_rekey(g.name, g.current.key_id, entries);
+            push(user, m);
+            m.wipe();
+            r.members.insert(user);
+            r.waiting.insert(user);
+        }
+        rotations_[g.name] = std::move(r);
+    }
+}
+
+void DaemonImpl::on_rekeyed(Channel& c, const wire::Message& m) {
+    const std::string group(m.get("group").value_or(""));
+    auto r = rotations_.find(group);
+    if (r == rotations_.end() || m.get_u64("key_id").value_or(0) != r->second.key_id) return;
+    r->second.waiting.erase(c.user);
+    if (r->second.waiting.empty()) activate(group);
+}
+
+void DaemonImpl::activate(const std::string& group) {
+    auto r = rotations_.find(group);
+    if (r == rotations_.end()) return;
+    const Rotation rotation = std::move(r->second);
+    rotations_.erase(r);
+    for (const auto& user : rotation.members)
+        push(user, protocol::encode_activate(group, rotation.key_id));
+}
+
+void DaemonImpl::finish_rotations(std::int64_t now) {
+    std::vector<std::string> due;
+    for (const auto& [group, r] : rotations_)
+        if (now > r.deadline) due.push_back(group);
+    for (const auto& group : due) {
+        auto r = rotations_.find(group);
+        if (r == rotations_.end()) continue;
+        const auto silent = r->second.waiting;
+        for (const auto& user : silent) {
+            r->second.members.erase(user);
+            end_session(user, "session.expired",
+                        fmt::format("it did not install {}'s new keys in time", group), "expired");
+        }
+        activate(group);
+    }
+}
+
 // Every connected member of the session's groups (or of `groups`) forgets
 // the user's pair keys.
 void DaemonImpl::announce_down(const std::string& user, const Known& session,
@@ -679,18 +796,17 @@ void DaemonImpl::close_channel(int fd) {
 }
 
 void DaemonImpl::close_user_channels(const std::string& user, std::string_view why, int except_fd) {
-    std::vector<int> doomed;
-    for (auto& [fd, c] : channels_)
-        if (fd != except_fd && c->user == user) doomed.push_back(fd);
-    for (int fd : doomed) {
-        Channel& c = *channels_[fd];
-        if (auto live = live_.find(user); live != live_.end() && live->second == fd)
-            live_.erase(live);
-        c.user.clear();
-        c.out += one(why);
-        c.close_after = true;
-        flush(c);
-    }
+    // A user's session has at most one channel: the one in live_.
+    auto live = live_.find(user);
+    if (live == live_.end() || live->second == except_fd) return;
+    auto found = channels_.find(live->second);
+    live_.erase(live);
+    if (found == channels_.end() || found->second->user != user) return;
+    Channel& c = *found->second;
+    c.user.clear();
+    c.out += one(why);
+    c.close_after = true;
+    flush(c);
 }
 
 void DaemonImpl::hash_worker() {
@@ -756,22 +872,36 @@ void DaemonImpl::expire_sessions(std::int64_t now) {
 void DaemonImpl::reconcile() {
     auto sessions = store_.read([](store::ReadTxn& t) { return t.sessions(); });
     if (!sessions) return;
+    // One read snapshot decides; only sessions that must change are written.
     std::set<std::string> present;
-    for (const auto& s : *sessions) {
-        present.insert(s.user);
-        auto why = store_.read([&](store::ReadTxn& t) -> Result<std::string> {
+    std::map<std::string, std::string> revoke;
+    std::set<std::string> regroup;
+    auto planned = store_.read([&](store::ReadTxn& t) -> Result<void> {
+        for (const auto& s : *sessions) {
+            present.insert(s.user);
             auto u = CUG_TRY(t.find_user(s.user));
-            if (!u) return std::string("the user was removed");
-            if (!u->enabled) return std::string("the user was disabled");
-            if (!u->card || u->card->certificate_serial != s.card_serial)
-                return std::string("the card was re-enrolled");
-            return std::string();
-        });
-        if (!why) continue;
-        if (!why->empty()) {
-            end_session(s.user, "session.revoked", *why, "revoked");
+            if (!u)
+                revoke[s.user] = "the user was removed";
+            else if (!u->enabled)
+                revoke[s.user] = "the user was disabled";
+            else if (!u->card || u->card->certificate_serial != s.card_serial)
+                revoke[s.user] = "the card was re-enrolled";
+            if (revoke.count(s.user)) continue;
+            const auto memberships = CUG_TRY(t.memberships_of(s.user));
+            bool same = memberships.size() == s.indices.size();
+            for (const auto& m : memberships)
+                same = same && s.index_in(m.group).has_value();
+            if (!same) regroup.insert(s.user);
+        }
+        return ok();
+    });
+    if (!planned) return;
+    for (const auto& s : *sessions) {
+        if (auto why = revoke.find(s.user); why != revoke.end()) {
+            end_session(s.user, "session.revoked", why->second, "revoked");
             continue;
         }
+        if (!regroup.count(s.user)) continue;
         auto change =
             store_.write([&](store::WriteTxn& t) { return t.follow_memberships(s.user); });
         if (!change || change->empty()) continue;
@@ -820,6 +950,16 @@ void DaemonImpl::tick() {
     }
     expire_sessions(now);
     check_presence(now);
+    finish_rotations(now);
+    if (now >= next_rotation_) {
+        next_rotation_ = now + config_.rotate_seconds;
+        auto groups = store_.read([](store::ReadTxn& t) { return t.groups(); });
+        std::vector<std::string> names;
+        if (groups)
+            for (const auto& g : *groups)
+                names.push_back(g.name);
+        rotate(names);
+    }
     last_tick_ = now;
 }
 
@@ -865,6 +1005,19 @@ std::string DaemonImpl::control_answer(const wire::Message& request) {
         if (!session) return error(session.error().message);
         if (!*session) return error(fmt::format("{} has no session", user));
         end_session(user, "session.kicked", "by the control socket", "kicked");
+        (void)reply.add("errno", "0");
+        return reply.encode();
+    }
+    if (cmd == "rotate") {
+        std::vector<std::string> groups;
+        if (auto g = request.get("group")) {
+            groups.emplace_back(*g);
+        } else if (auto all = store_.read([](store::ReadTxn& t) { return t.groups(); })) {
+            for (const auto& each : *all)
+                groups.push_back(each.name);
+        }
+        rotate(groups);
+        (void)reply.add_u64("rotating", rotations_.size());
         (void)reply.add("errno", "0");
         return reply.encode();
     }

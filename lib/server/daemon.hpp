@@ -25,6 +25,9 @@ struct DaemonConfig {
     std::int64_t ack_seconds = 30;        // a bundle not acknowledged by then is dropped
     std::int64_t presence_seconds = 600;  // how often the card must prove it is there
     std::int64_t presence_timeout = 30;   // to answer a presence challenge
+    std::int64_t rotate_seconds = 3600;   // every group's epoch rotates this often...
+    std::int64_t first_rotation = 60;     // ...and this long after start (terminals resume first)
+    std::int64_t rekey_timeout = 3;       // to acknowledge a rotation's new keys
 };
 
 class Daemon {

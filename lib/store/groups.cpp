@@ -91,6 +91,21 @@ Result<Group> WriteTxn::add_group(std::string_view name, const net::Prefix& pref
     return g;
 }
 
+Result<Group> WriteTxn::rotate_epoch(std::string_view name) {
+    Group g = CUG_TRY(group(name));
+    Epoch next;
+    next.key_id = CUG_TRY(next_counter(counter_key_id));
+    next.secret = crypto::random_secret(32);
+    next.created = unix_now();
+    const std::uint64_t old_id = g.current.key_id;
+    g.previous = std::move(g.current);
+    g.current = std::move(next);
+    CUG_CHECK(put(Table::groups, as_bytes(name), encode_group(g)));
+    CUG_CHECK(audit_event("group.rotate", name,
+                          fmt::format("key id {} -> {}", old_id, g.current.key_id)));
+    return g;
+}
+
 Result<void> WriteTxn::delete_group(std::string_view name, bool force) {
     auto g = CUG_TRY(group(name));
     auto members = CUG_TRY(members_of(name));

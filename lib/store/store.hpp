@@ -138,6 +138,9 @@ class WriteTxn : public ReadTxn {
 
     // A new group with a fresh key epoch. The prefix must not overlap another group's.
     Result<Group> add_group(std::string_view name, const net::Prefix& prefix);
+    // A new key epoch: the current one becomes the previous (the one before
+    // is forgotten), with a fresh secret and a never-used key id.
+    Result<Group> rotate_epoch(std::string_view name);
     // Refuses a group with members unless `force`, which removes them too.
     Result<void> delete_group(std::string_view name, bool force);
 

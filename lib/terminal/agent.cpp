@@ -23,6 +23,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <map>
 
 namespace cug::terminal {
 
@@ -52,9 +53,9 @@ Result<wire::Message> ask_agent(const std::filesystem::path& socket, const wire:
                                 std::chrono::milliseconds timeout) {
     auto answer = net::ask_local(socket, request, timeout, protocol::channel_limits());
     if (!answer && answer.error().code == Errc::unavailable)
-        return with_reason(make_error(Errc::unavailable, "cug-tun is not running ({})",
-                                      answer.error().message),
-                           Reason::agent_missing);
+        return with_reason(
+            make_error(Errc::unavailable, "cug-tun is not running ({})", answer.error().message),
+            Reason::agent_missing);
     return answer;
 }
 
@@ -78,6 +79,8 @@ struct Held {
     bool hello_answered = false;
     std::int64_t next_hello = 0;
     std::optional<net::Endpoint> observed;
+    // New epochs installed (for receiving) but not yet active, by group.
+    std::map<std::string, std::pair<std::uint64_t, std::vector<protocol::BundlePeer>>> pending;
 };
 
 class AgentImpl final : public Agent {
@@ -254,12 +257,17 @@ Result<void> AgentImpl::apply_push(const wire::Message& outer) {
             if (push.sync.session != b.session)
                 return make_error(Errc::protocol, "cugd sent another session's picture");
             b = std::move(push.sync);
+            held_->pending.clear();  // the picture holds the current epochs
             break;
         case Kind::peer_up:
             for (auto& peer : push.peers) {
                 auto same = std::find_if(b.peers.begin(), b.peers.end(), [&](const auto& p) {
                     return p.user == peer.user && p.group == peer.group;
                 });
+                if (auto installed = held_->pending.find(peer.group);
+                    installed != held_->pending.end())
+                    std::erase_if(installed->second.second,
+                                  [&](const auto& p) { return p.user == peer.user; });
                 if (same != b.peers.end())
                     *same = std::move(peer);
                 else
@@ -272,6 +280,7 @@ Result<void> AgentImpl::apply_push(const wire::Message& outer) {
             });
             break;
         case Kind::group_down:
+            held_->pending.erase(push.group);
             std::erase_if(b.peers, [&](const auto& p) { return p.group == push.group; });
             std::erase_if(b.groups, [&](const auto& g) { return g.name == push.group; });
             fmt::print(stderr, "cug-tun: {} left {}\n", held_->user, push.group);
@@ -280,6 +289,32 @@ Result<void> AgentImpl::apply_push(const wire::Message& outer) {
             for (auto& p : b.peers)
                 if (p.user == push.user) p.endpoint = push.endpoint;
             break;
+        case Kind::rekey: {
+            // Installed for receiving; sending switches on "activate".
+            held_->pending[push.group] = {push.key_id, std::move(push.peers)};
+            wire::Message done;
+            CUG_CHECK(done.add("type", "rekeyed"));
+            CUG_CHECK(done.add("group", push.group));
+            CUG_CHECK(done.add_u64("key_id", push.key_id));
+            CUG_CHECK(write_message(*channel_, done.encode()));
+            break;
+        }
+        case Kind::activate: {
+            auto installed = held_->pending.find(push.group);
+            if (installed == held_->pending.end() || installed->second.first != push.key_id)
+                return make_error(Errc::protocol, "cugd activated keys this terminal lacks");
+            // Peers that came or went since the install are already right.
+            for (auto& p : installed->second.second) {
+                auto same = std::find_if(b.peers.begin(), b.peers.end(), [&](const auto& q) {
+                    return q.user == p.user && q.group == p.group;
+                });
+                if (same != b.peers.end()) *same = std::move(p);
+            }
+            for (auto& g : b.groups)
+                if (g.name == push.group) g.key_id = push.key_id;
+            held_->pending.erase(installed);
+            break;
+        }
     }
     return ok();
 }
@@ -502,6 +537,7 @@ wire::Message AgentImpl::show() const {
             (void)m.add(fmt::format("group.{}.name", i), g.name);
             (void)m.add(fmt::format("group.{}.prefix", i), g.prefix.to_string());
             (void)m.add(fmt::format("group.{}.address", i), g.address.to_string());
+            (void)m.add_u64(fmt::format("group.{}.key_id", i), g.key_id);
         }
         (void)m.add_u64("peers", held_->bundle.peers.size());
         for (std::size_t i = 0; i < held_->bundle.peers.size(); ++i) {

@@ -122,9 +122,18 @@ Result<LoginResult> log_in(card::Card& card, const LoginOptions& options) {
     // 1. What the card says: who, and which server it trusts.
     const card::CardIdentity id = CUG_TRY(card.identity());
     CUG_CHECK(id.check_issued());
-    const std::string user = id.user_id();
-    const crypto::PublicKey server_key = CUG_TRY(id.server_certificate->public_key());
-    const crypto::PublicKey card_key = CUG_TRY(id.user_certificate->public_key());
+    LoginCredentials c{id.user_id(), CUG_TRY(id.user_certificate->public_key()),
+                       CUG_TRY(id.server_certificate->public_key()), card.reader(),
+                       [&](const crypto::PublicKey& ephemeral) {
+                           return card.agree(options.pin.view(), ephemeral);
+                       }};
+    return log_in(c, options);
+}
+
+Result<LoginResult> log_in(const LoginCredentials& c, const LoginOptions& options) {
+    const std::string& user = c.user;
+    const crypto::PublicKey& server_key = c.server_key;
+    const crypto::PublicKey& card_key = c.card_key;
 
     // 2. TLS 1.3, the server key pinned before a byte is sent.
     const int fd = CUG_TRY(connect_tcp(options.server, options.timeout));
@@ -153,7 +162,7 @@ Result<LoginResult> log_in(card::Card& card, const LoginOptions& options) {
         CUG_TRY(challenge.get_bytes("ephemeral", crypto::point_size))));
 
     // 4. The card: PIN and ECDH in one transaction; then the key schedule.
-    auto shared = CUG_TRY(card.agree(options.pin.view(), ephemeral));
+    auto shared = CUG_TRY(c.agree(ephemeral));
     auto keys = protocol::derive_login_keys(
         exporter, shared.view(), protocol::login_info(user, card_key, ephemeral, server_key));
     shared.clear();
@@ -183,7 +192,7 @@ Result<LoginResult> log_in(card::Card& card, const LoginOptions& options) {
     return LoginResult{user,
                        options.server,
                        server_key,
-                       card.reader(),
+                       c.reader,
                        std::move(bundle),
                        std::move(keys.resume),
                        std::move(keys.push),

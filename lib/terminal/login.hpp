@@ -8,6 +8,7 @@
 #include "protocol/login.hpp"
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -40,7 +41,19 @@ Result<int> connect_tcp(const std::string& server, std::chrono::milliseconds tim
 Result<wire::Message> read_message(net::TlsStream& tls, wire::Decoder& decoder);
 Result<void> write_message(net::TlsStream& tls, const std::string& encoded);
 
+// What a login needs of the card: who, which keys, and the ECDH with the
+// key-agreement key (PIN included). log_in(Card&) fills it from a real card;
+// the load program (bench/) from software keys.
+struct LoginCredentials {
+    std::string user;
+    crypto::PublicKey card_key;
+    crypto::PublicKey server_key;  // pinned
+    std::string reader;
+    std::function<Result<crypto::SecretBuffer>(const crypto::PublicKey& ephemeral)> agree;
+};
+
 // The whole login. Errors carry a Reason for cug-login's exit status.
 Result<LoginResult> log_in(card::Card& card, const LoginOptions& options);
+Result<LoginResult> log_in(const LoginCredentials& credentials, const LoginOptions& options);
 
 }  // namespace cug::terminal

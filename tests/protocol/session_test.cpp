@@ -94,6 +94,16 @@ TEST_CASE("pushes decode strictly against the session's groups") {
     REQUIRE(moved.ok());
     CHECK(moved->endpoint->to_string() == "[fd00::2]:4000");
 
+    std::vector<BundlePeer> rekeyed;
+    rekeyed.push_back(peer("USER-B", "10.0.0.2"));
+    auto rekey = decode_push(encode_rekey("VPN1", 9, rekeyed), groups());
+    REQUIRE(rekey.ok());
+    CHECK((rekey->kind == Push::Kind::rekey && rekey->key_id == 9 && rekey->peers.size() == 1));
+    CHECK(!decode_push(encode_rekey("VPN2", 9, rekeyed), groups()).ok());  // peers of another group
+    auto activate = decode_push(encode_activate("VPN1", 9), groups());
+    REQUIRE(activate.ok());
+    CHECK((activate->kind == Push::Kind::activate && activate->key_id == 9));
+
     Bundle b;
     b.session = Bytes(16, 1);
     b.expires = 1900000000;

@@ -83,6 +83,18 @@ until_shows 3 '[p["user"] for p in d["peers"]]' "['USER-D']"
 until_shows 4 '[p["user"] for p in d["peers"]]' "['USER-C']"
 pass "peer-up pushes: each terminal knows the other member of its group and its endpoint"
 
+# Two-phase rotation of VPN1's epoch: both members install, acknowledge, and
+# switch; VPN2 is untouched.
+key1=$(show 1 'd["groups"][0]["key_id"]'); key3=$(show 3 'd["groups"][0]["key_id"]')
+contains "$(control 'cmd=rotate\ngroup=VPN1')" "errno=0"
+until_shows 1 'd["groups"][0]["key_id"] > '"$key1" True
+until_shows 2 'd["groups"][0]["key_id"] == '"$(show 1 'd["groups"][0]["key_id"]')" True
+[ "$(show 3 'd["groups"][0]["key_id"]')" = "$key3" ] || fail "rotating VPN1 touched VPN2"
+[ "$(peers_of 1)" = "USER-B@VPN1" ] && [ "$(peers_of 2)" = "USER-A@VPN1" ] || fail "peers after rotation: $(peers_of 1) / $(peers_of 2)"
+contains "$(control 'cmd=status')" "errno=0"
+contains "$(admin audit --json | json_get '" ".join(e["action"] for e in d)')" "group.rotate"
+pass "a group's epoch rotates in two phases; the members keep each other"
+
 # Refusals, each with its own status.
 expect 10 login 1 0 246800 wrong-password
 contains "$ERR" "wrong password"
