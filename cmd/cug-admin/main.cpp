@@ -1,4 +1,5 @@
 // cug-admin: enrollment and administration of a cug server's store.
+#include "cli/parse.hpp"
 #include "cli/program.hpp"
 #include "commands.hpp"
 #include "net/local.hpp"
@@ -70,23 +71,7 @@ int main(int argc, char** argv) {
     admin::add_card_commands(app, ctx);
     admin::add_session_commands(app, ctx);
 
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp& e) {
-        return app.exit(e);
-    } catch (const CLI::CallForAllHelp& e) {
-        return app.exit(e);
-    } catch (const CLI::CallForVersion& e) {
-        return app.exit(e);
-    } catch (const CLI::ParseError& e) {
-        std::string message = e.what();
-        while (!message.empty() && message.back() == '\n')
-            message.pop_back();
-        for (auto& c : message)
-            if (c == '\n') c = ' ';
-        fmt::print(stderr, "cug-admin: {} (see cug-admin --help)\n", message);
-        return exit_status(Errc::usage);
-    }
+    if (auto status = cli::parse(app, argc, argv)) return *status;
     if (!ctx.action) {
         fmt::print(stderr, "cug-admin: no command given (see cug-admin --help)\n");
         return exit_status(Errc::usage);

@@ -1,4 +1,5 @@
 // cug-login: card, PIN, password -> a session handed to cug-tun (man/cug-login.1).
+#include "cli/parse.hpp"
 #include "cli/program.hpp"
 #include "cli/secret_input.hpp"
 #include "core/time.hpp"
@@ -64,19 +65,7 @@ int main(int argc, char** argv) {
     app.add_option("--password-fd", password_fd, "read the password from this descriptor");
     app.add_option("--socket-dir", socket_dir, "where cug-tun's socket is")->capture_default_str();
     app.add_flag("--json", json, "print the result as JSON");
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp& e) {
-        return app.exit(e);
-    } catch (const CLI::CallForVersion& e) {
-        return app.exit(e);
-    } catch (const CLI::ParseError& e) {
-        std::string message = e.what();
-        for (auto& c : message)
-            if (c == '\n') c = ' ';
-        fmt::print(stderr, "cug-login: {} (see cug-login --help)\n", message);
-        return exit_status(Errc::usage);
-    }
+    if (auto status = cli::parse(app, argc, argv)) return *status;
     const auto socket = terminal::agent_socket(socket_dir, interface);
     auto result = [&]() -> Result<terminal::LoginResult> {
         // Fail before asking for anything if nobody can take the session.

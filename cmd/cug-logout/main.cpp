@@ -1,5 +1,6 @@
 // cug-logout: leave now, or when the card leaves the reader (man/cug-logout.1).
 #include "card/pcsc.hpp"
+#include "cli/parse.hpp"
 #include "cli/program.hpp"
 #include "terminal/agent.hpp"
 
@@ -18,19 +19,7 @@ int main(int argc, char** argv) {
     app.add_flag("--wait", wait, "block until the card leaves its reader, then log out");
     app.add_option("--reader", reader, "with --wait: the reader to watch (default: the session's)");
     app.add_option("--socket-dir", socket_dir, "where cug-tun's socket is")->capture_default_str();
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp& e) {
-        return app.exit(e);
-    } catch (const CLI::CallForVersion& e) {
-        return app.exit(e);
-    } catch (const CLI::ParseError& e) {
-        std::string message = e.what();
-        for (auto& c : message)
-            if (c == '\n') c = ' ';
-        fmt::print(stderr, "cug-logout: {} (see cug-logout --help)\n", message);
-        return exit_status(Errc::usage);
-    }
+    if (auto status = cli::parse(app, argc, argv)) return *status;
     const auto socket = terminal::agent_socket(socket_dir, interface);
     return cli::report("cug-logout", [&]() -> Result<void> {
         if (wait) {

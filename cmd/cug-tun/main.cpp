@@ -1,5 +1,6 @@
 // cug-tun: the terminal's tunnel runner (man/cug-tun.8). This release runs the
 // control part: it takes sessions from cug-login and keeps them with cugd.
+#include "cli/parse.hpp"
 #include "cli/program.hpp"
 #include "core/time.hpp"
 #include "terminal/agent.hpp"
@@ -108,19 +109,7 @@ int main(int argc, char** argv) {
     auto* show_cmd =
         app.add_subcommand("show", "show the session, its groups and peers (no secrets)");
     show_cmd->add_flag("--json", json, "print JSON");
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp& e) {
-        return app.exit(e);
-    } catch (const CLI::CallForVersion& e) {
-        return app.exit(e);
-    } catch (const CLI::ParseError& e) {
-        std::string message = e.what();
-        for (auto& c : message)
-            if (c == '\n') c = ' ';
-        fmt::print(stderr, "cug-tun: {} (see cug-tun --help)\n", message);
-        return exit_status(Errc::usage);
-    }
+    if (auto status = cli::parse(app, argc, argv)) return *status;
     config.socket_dir = socket_dir;
     if (*show_cmd)
         return cli::report("cug-tun",

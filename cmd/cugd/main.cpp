@@ -1,4 +1,5 @@
 // cugd: the management server daemon (man/cugd.8).
+#include "cli/parse.hpp"
 #include "cli/program.hpp"
 #include "server/daemon.hpp"
 
@@ -40,19 +41,7 @@ int main(int argc, char** argv) {
                    "how often every group's key epoch rotates (also shortly after start)")
         ->check(CLI::Range(std::int64_t{10}, std::int64_t{86400}))
         ->capture_default_str();
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp& e) {
-        return app.exit(e);
-    } catch (const CLI::CallForVersion& e) {
-        return app.exit(e);
-    } catch (const CLI::ParseError& e) {
-        std::string message = e.what();
-        for (auto& c : message)
-            if (c == '\n') c = ' ';
-        fmt::print(stderr, "cugd: {} (see cugd --help)\n", message);
-        return exit_status(Errc::usage);
-    }
+    if (auto status = cli::parse(app, argc, argv)) return *status;
     return cli::report("cugd", [&]() -> Result<void> {
         server::DaemonConfig config;
         config.store_dir = store_dir;

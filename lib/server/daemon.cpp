@@ -562,6 +562,7 @@ void DaemonImpl::on_presence(Channel& c, const wire::Message& m) {
 
 void DaemonImpl::check_presence(std::int64_t now) {
     std::vector<std::string> late;
+    std::vector<int> asked;
     for (auto& [fd, cp] : channels_) {
         Channel& c = *cp;
         if (c.user.empty()) continue;
@@ -577,8 +578,11 @@ void DaemonImpl::check_presence(std::int64_t now) {
         (void)challenge.add("type", "presence");
         (void)challenge.add_bytes("challenge", c.presence_challenge);
         c.out += challenge.encode();
-        flush(c);
+        asked.push_back(fd);
     }
+    // Writing may close a channel: not while iterating over them.
+    for (int fd : asked)
+        if (auto c = channels_.find(fd); c != channels_.end()) flush(*c->second);
     for (const auto& user : late)
         end_session(user, "session.absent", "no answer to the presence challenge", "absent");
 }
@@ -716,11 +720,10 @@ void DaemonImpl::finish_rotations(std::int64_t now) {
         auto r = rotations_.find(group);
         if (r == rotations_.end()) continue;
         const auto silent = r->second.waiting;
-        for (const auto& user : silent) {
-            r->second.members.erase(user);
+        // Ending a session takes it out of the rotation (end_session).
+        for (const auto& user : silent)
             end_session(user, "session.expired",
                         fmt::format("it did not install {}'s new keys in time", group), "expired");
-        }
         activate(group);
     }
 }
@@ -772,6 +775,14 @@ void DaemonImpl::end_session(const std::string& user, std::string_view action,
     heard_.erase(user);
     known_.erase(user);
     if (!tell.empty()) close_user_channels(user, tell, -1);
+    // A rotation does not wait for a session that is gone.
+    std::vector<std::string> complete;
+    for (auto& [group, r] : rotations_) {
+        r.members.erase(user);
+        if (r.waiting.erase(user) && r.waiting.empty()) complete.push_back(group);
+    }
+    for (const auto& group : complete)
+        activate(group);
 }
 
 void DaemonImpl::flush(Channel& c) {
