@@ -16,7 +16,7 @@ namespace cug::admin {
 struct Context {
     std::string store_dir;
     double lock_timeout = 10;
-    std::string cugd_socket;  // told to reconcile after a change
+    std::string cugd_socket;               // told to reconcile after a change
     std::function<Result<void>()> action;  // what the chosen subcommand does
 
     Result<store::Store> open_store() const;
