@@ -198,6 +198,7 @@ class DaemonImpl final : public Daemon {
     std::uint64_t generation_ = 0;
     std::uint64_t reconcile_requests_ = 0;
     std::map<std::string, Rotation> rotations_;
+    SourceBackoff sources_{config_.login};
     std::int64_t next_rotation_ = 0;
     // When each session's terminal was last heard, and the channel of each
     // session that has one.
@@ -410,7 +411,7 @@ void DaemonImpl::dispatch(Channel& c, const wire::Message& m) {
         if (type == "hello") {
             auto exporter = c.tls.exporter(protocol::exporter_login, protocol::exporter_size);
             if (!exporter) return close_channel(c.tls.fd());
-            c.login.emplace(store_, config_.login, std::move(*exporter), c.peer);
+            c.login.emplace(store_, config_.login, std::move(*exporter), c.peer, &sources_);
         } else if (type != "resume") {
             c.out += one("refused", {{"reason", "failed"}});
             c.close_after = true;

@@ -14,17 +14,50 @@ constexpr std::size_t max_password = 1024;
 
 }  // namespace
 
-std::int64_t lockout_left(const store::User& user, const LoginConfig& config, std::int64_t now) {
-    if (user.failed_logins <= config.free_failures) return 0;
-    const std::uint32_t over = user.failed_logins - config.free_failures;
+std::int64_t backoff_left(std::uint32_t failures, std::int64_t last, std::uint32_t free,
+                          std::int64_t max, std::int64_t now) {
+    if (failures <= free) return 0;
+    const std::uint32_t over = failures - free;
     const std::int64_t delay =
-        over >= 20 ? config.max_lockout
-                   : std::min<std::int64_t>(std::int64_t{1} << over, config.max_lockout);
-    return std::max<std::int64_t>(0, user.last_failure + delay - now);
+        over >= 20 ? max : std::min<std::int64_t>(std::int64_t{1} << over, max);
+    return std::max<std::int64_t>(0, last + delay - now);
 }
 
-Login::Login(store::Store& store, LoginConfig config, Bytes exporter, net::Endpoint peer)
-    : store_(store), config_(config), exporter_(std::move(exporter)), peer_(peer) {}
+std::int64_t lockout_left(const store::User& user, const LoginConfig& config, std::int64_t now) {
+    return backoff_left(user.failed_logins, user.last_failure, config.free_failures,
+                        config.max_lockout, now);
+}
+
+std::int64_t SourceBackoff::left(const net::Address& source, std::int64_t now) const {
+    auto e = entries_.find(source);
+    if (e == entries_.end()) return 0;
+    return backoff_left(e->second.failures, e->second.last, config_.free_source_failures,
+                        config_.max_lockout, now);
+}
+
+void SourceBackoff::failed(const net::Address& source, std::int64_t now) {
+    auto e = entries_.find(source);
+    if (e == entries_.end()) {
+        if (entries_.size() >= config_.max_sources)
+            std::erase_if(entries_, [&](const auto& entry) {
+                return now - entry.second.last > config_.max_lockout;
+            });
+        if (entries_.size() >= config_.max_sources) return;
+        e = entries_.emplace(source, Entry{}).first;
+    } else if (now - e->second.last > config_.max_lockout) {
+        e->second.failures = 0;  // long quiet: a fresh start
+    }
+    e->second.failures += 1;
+    e->second.last = now;
+}
+
+Login::Login(store::Store& store, LoginConfig config, Bytes exporter, net::Endpoint peer,
+             SourceBackoff* sources)
+    : store_(store),
+      config_(config),
+      exporter_(std::move(exporter)),
+      peer_(peer),
+      sources_(sources) {}
 
 LoginStep Login::refuse(std::string_view reason, std::string_view audit_detail,
                         std::optional<std::int64_t> retry_after) {
@@ -122,8 +155,14 @@ LoginStep Login::on_proof(const wire::Message& m) {
     auto user = store_.read([&](store::ReadTxn& t) { return t.user(user_); });
     if (!user) return refuse("failed", user.error().message);
     if (!user->enabled) return refuse("disabled", "the user is disabled");
-    if (const std::int64_t wait = lockout_left(*user, config_, unix_now()); wait > 0)
+    const std::int64_t now = unix_now();
+    if (const std::int64_t wait = lockout_left(*user, config_, now); wait > 0)
         return refuse("locked", fmt::format("locked out for {} s more", wait), wait);
+    if (const std::int64_t wait = sources_ ? sources_->left(peer_.address, now) : 0; wait > 0)
+        return refuse("locked",
+                      fmt::format("the source {} is locked out for {} s more",
+                                  peer_.address.to_string(), wait),
+                      wait);
     state_ = State::password;
     LoginStep step;
     step.verify = PasswordCheck{user->password_hash, std::move(secret)};
@@ -142,6 +181,7 @@ LoginStep Login::password_checked(Result<bool> match) {
             u.last_failure = now;
             return t.put_user(u);
         });
+        if (sources_) sources_->failed(peer_.address, now);
         return refuse("password", "wrong password");
     }
     auto step = register_session();

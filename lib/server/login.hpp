@@ -10,6 +10,7 @@
 #include "protocol/login.hpp"
 #include "store/store.hpp"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,10 +23,39 @@ struct LoginConfig {
     // lockout, at most max_lockout.
     std::uint32_t free_failures = 4;
     std::int64_t max_lockout = 900;
+    // The same per source address, over wrong passwords for any user: one
+    // address holding several stolen cards does not get several free runs.
+    std::uint32_t free_source_failures = 16;
+    std::size_t max_sources = 100'000;  // addresses remembered at once
 };
 
+// Seconds of lockout after `failures` consecutive failures, the last at
+// `last`: none for the first `free`, then 2^(n - free), at most `max`.
+std::int64_t backoff_left(std::uint32_t failures, std::int64_t last, std::uint32_t free,
+                          std::int64_t max, std::int64_t now);
 // Seconds a user must wait before the next password check (0: none).
 std::int64_t lockout_left(const store::User& user, const LoginConfig& config, std::int64_t now);
+
+// Wrong passwords per source address (in memory: a cugd restart forgets
+// them). An address is forgotten max_lockout after its last failure; a
+// success does not reset it (one good account must not launder the others'
+// guesses). With max_sources addresses remembered, expired ones are dropped,
+// and if none has expired a new address is not counted until one does.
+class SourceBackoff {
+  public:
+    explicit SourceBackoff(const LoginConfig& config) : config_(config) {}
+    std::int64_t left(const net::Address& source, std::int64_t now) const;
+    void failed(const net::Address& source, std::int64_t now);
+    std::size_t size() const { return entries_.size(); }
+
+  private:
+    struct Entry {
+        std::uint32_t failures = 0;
+        std::int64_t last = 0;
+    };
+    LoginConfig config_;
+    std::map<net::Address, Entry> entries_;
+};
 
 struct PasswordCheck {
     std::string phc;
@@ -43,7 +73,10 @@ struct LoginStep {
 class Login {
   public:
     // `exporter` is TLS-Exporter("EXPORTER-cug-login-v1", "", 32) of the channel.
-    Login(store::Store& store, LoginConfig config, Bytes exporter, net::Endpoint peer);
+    // `sources` (shared by all logins of a cugd; may be null) counts wrong
+    // passwords per source address.
+    Login(store::Store& store, LoginConfig config, Bytes exporter, net::Endpoint peer,
+          SourceBackoff* sources = nullptr);
 
     LoginStep on_message(const wire::Message& message, std::string_view encoded);
     LoginStep password_checked(Result<bool> match);
@@ -62,6 +95,7 @@ class Login {
     LoginConfig config_;
     Bytes exporter_;
     net::Endpoint peer_;
+    SourceBackoff* sources_ = nullptr;
     State state_ = State::hello;
 
     std::string user_;

@@ -61,11 +61,12 @@ struct Attempt {
 };
 
 Attempt log_in(Deployment& d, const std::string& user, const crypto::PrivateKey& card,
-               const std::string& password) {
+               const std::string& password, SourceBackoff* sources = nullptr,
+               const LoginConfig& config = {}, const char* from = "192.0.2.9:40000") {
     Attempt a;
     Bytes exporter(32);
     crypto::random_bytes(exporter);
-    Login login(d.st, LoginConfig{}, exporter, *net::Endpoint::parse("192.0.2.9:40000"));
+    Login login(d.st, config, exporter, *net::Endpoint::parse(from), sources);
     wire::Message hello;
     (void)hello.add("type", "hello");
     (void)hello.add_u64("version", 1);
@@ -219,4 +220,56 @@ TEST_CASE("lockout grows and is capped") {
     CHECK(lockout_left(u, c, 1010) == 6);
     u.failed_logins = 40;
     CHECK(lockout_left(u, c, 1000) == 900);
+}
+
+TEST_CASE("wrong passwords from one source address lock that address out, for every user") {
+    Deployment d;
+    d.add_user("USER-A", "passwd1-A");
+    d.add_user("USER-B", "passwd1-B");
+    must(d.st.write([](store::WriteTxn& t) -> Result<void> {
+        CUG_TRY(t.add_group("VPN1", *net::Prefix::parse("10.0.0.0/24")));
+        CUG_TRY(t.add_member("VPN1", "USER-A"));
+        CUG_TRY(t.add_member("VPN1", "USER-B"));
+        return ok();
+    }));
+    LoginConfig config;
+    config.free_failures = 100;  // the per-user lockout stays out of the way
+    config.free_source_failures = 2;
+    SourceBackoff sources(config);
+    const auto& a = d.cards.at("USER-A");
+    const auto& b = d.cards.at("USER-B");
+    const char* here = "192.0.2.9:40000";
+    CHECK(reason_of(log_in(d, "USER-A", a, "wrong-pass", &sources, config, here)) == "password");
+    CHECK(reason_of(log_in(d, "USER-B", b, "wrong-pass", &sources, config, here)) == "password");
+    CHECK(sources.left(*net::Address::parse("192.0.2.9"), unix_now()) == 0);  // two are free
+    CHECK(reason_of(log_in(d, "USER-A", a, "wrong-pass", &sources, config, here)) == "password");
+    // Now B, with the right password, is not even checked from this address...
+    auto locked = log_in(d, "USER-B", b, "passwd1-B", &sources, config, "192.0.2.9:40001");
+    CHECK(reason_of(locked) == "locked");
+    CHECK_FALSE(locked.last.verify.has_value());
+    CHECK(must(wire::parse_message(locked.replies.back())).get_u64("retry_after").value_or(0) >= 1);
+    // ...but is from another one, and that success does not unlock the first.
+    CHECK(reason_of(log_in(d, "USER-B", b, "passwd1-B", &sources, config, "198.51.100.7:5000"))
+              .empty());
+    CHECK(sources.left(*net::Address::parse("192.0.2.9"), unix_now()) >= 1);
+}
+
+TEST_CASE("the per-source memory is bounded and forgets quiet addresses") {
+    LoginConfig c;
+    c.free_source_failures = 0;
+    c.max_sources = 2;
+    SourceBackoff s(c);
+    const auto x = *net::Address::parse("192.0.2.1"), y = *net::Address::parse("192.0.2.2"),
+               z = *net::Address::parse("192.0.2.3");
+    s.failed(x, 1000);
+    s.failed(y, 1000);
+    CHECK(s.left(x, 1000) == 2);
+    s.failed(z, 1001);  // full, nothing expired: z is not counted
+    CHECK(s.size() == 2);
+    CHECK(s.left(z, 1001) == 0);
+    s.failed(z, 1000 + c.max_lockout + 1);  // x and y expired and make room
+    CHECK(s.size() == 1);
+    CHECK(s.left(z, 1000 + c.max_lockout + 1) == 2);
+    CHECK(backoff_left(3, 1000, 2, 900, 1000) == 2);
+    CHECK(backoff_left(40, 1000, 2, 900, 1000) == 900);
 }
