@@ -238,9 +238,9 @@ Result<wire::Message> await(Terminal& t, std::string_view want) {
 Result<void> resume(Terminal& t, const std::string& server, const crypto::PublicKey& server_key) {
     t.channel.reset();
     const int fd = CUG_TRY(terminal::connect_tcp(server, std::chrono::seconds(30)));
-    static const auto context = net::TlsContext::client();
+    static const auto context = must(net::TlsContext::client(), "a TLS client context");
     t.channel.emplace(
-        CUG_TRY(net::TlsStream::connect(*context, fd, server_key, std::chrono::seconds(30))));
+        CUG_TRY(net::TlsStream::connect(context, fd, server_key, std::chrono::seconds(30))));
     t.decoder.emplace(protocol::channel_limits());
     const Bytes exporter =
         CUG_TRY(t.channel->exporter(protocol::exporter_resume, protocol::exporter_size));

@@ -3,6 +3,7 @@
 #include "wire/text.hpp"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <charconv>
@@ -64,6 +65,55 @@ std::optional<Address> Address::parse(std::string_view text) {
         return a;
     }
     return std::nullopt;
+}
+
+std::array<std::uint8_t, 16> Address::to_v6_bytes() const {
+    if (!is_v4()) return bytes_;
+    std::array<std::uint8_t, 16> out{};
+    out[10] = out[11] = 0xff;
+    std::memcpy(out.data() + 12, bytes_.data(), 4);
+    return out;
+}
+
+Address Address::from_v6_bytes(ByteView b) {
+    static constexpr std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return std::memcmp(b.data(), mapped, 12) == 0 ? *from_bytes(b.subspan(12, 4))
+                                                  : *from_bytes(b.first(16));
+}
+
+Endpoint endpoint_from_sockaddr(const void* p) {
+    const auto* ss = static_cast<const sockaddr_storage*>(p);
+    Endpoint e;
+    if (ss->ss_family == AF_INET) {
+        const auto* sin = reinterpret_cast<const sockaddr_in*>(ss);
+        e.address = *Address::from_bytes(
+            ByteView(reinterpret_cast<const std::uint8_t*>(&sin->sin_addr), 4));
+        e.port = ntohs(sin->sin_port);
+    } else {
+        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(ss);
+        e.address = Address::from_v6_bytes(
+            ByteView(reinterpret_cast<const std::uint8_t*>(&sin6->sin6_addr), 16));
+        e.port = ntohs(sin6->sin6_port);
+    }
+    return e;
+}
+
+unsigned to_sockaddr(const Endpoint& e, void* p, bool mapped) {
+    auto* ss = static_cast<sockaddr_storage*>(p);
+    *ss = {};
+    if (e.address.is_v4() && !mapped) {
+        auto* sin = reinterpret_cast<sockaddr_in*>(ss);
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(e.port);
+        std::memcpy(&sin->sin_addr, e.address.bytes().data(), 4);
+        return sizeof *sin;
+    }
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(ss);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(e.port);
+    const auto sixteen = e.address.to_v6_bytes();
+    std::memcpy(&sin6->sin6_addr, sixteen.data(), 16);
+    return sizeof *sin6;
 }
 
 std::optional<Address> Address::from_bytes(ByteView bytes) {

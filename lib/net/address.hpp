@@ -22,6 +22,11 @@ class Address {
     // 4 bytes (IPv4) or 16 (IPv6).
     static std::optional<Address> from_bytes(ByteView bytes);
 
+    // 16 bytes where an IPv4 address is IPv4-mapped (::ffff:a.b.c.d), as an
+    // IPv6 socket or a fixed-size wire field holds it, and back.
+    std::array<std::uint8_t, 16> to_v6_bytes() const;
+    static Address from_v6_bytes(ByteView sixteen);  // precondition: 16 bytes
+
     int family() const;  // AF_INET or AF_INET6
     bool is_v4() const { return size_ == 4; }
     ByteView bytes() const { return ByteView(bytes_.data(), size_); }
@@ -64,5 +69,12 @@ struct Endpoint {
         return port == other.port && address == other.address;
     }
 };
+
+// Socket addresses (sockaddr_in / sockaddr_in6 in a sockaddr_storage, passed
+// as void* to keep <sys/socket.h> out of this header). An IPv4-mapped IPv6
+// address comes back as IPv4; `mapped` writes IPv4 as IPv4-mapped IPv6, for
+// sending from a dual-stack IPv6 socket.
+Endpoint endpoint_from_sockaddr(const void* sockaddr_storage_ptr);
+unsigned to_sockaddr(const Endpoint& endpoint, void* sockaddr_storage_ptr, bool mapped = false);
 
 }  // namespace cug::net

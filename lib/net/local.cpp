@@ -1,6 +1,7 @@
 #include "net/local.hpp"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -9,13 +10,44 @@
 
 namespace cug::net {
 
-Result<int> connect_local(const std::filesystem::path& path) {
+namespace {
+
+Result<sockaddr_un> address_of(const std::filesystem::path& path) {
     sockaddr_un sun{};
     sun.sun_family = AF_UNIX;
     const std::string p = path.string();
     if (p.size() >= sizeof sun.sun_path)
         return make_error(Errc::usage, "socket path {} is too long", p);
     std::memcpy(sun.sun_path, p.c_str(), p.size() + 1);
+    return sun;
+}
+
+}  // namespace
+
+Result<int> listen_local(const std::filesystem::path& path, std::string_view owner) {
+    sockaddr_un sun = CUG_TRY(address_of(path));
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    ::chmod(path.parent_path().c_str(), 0750);
+    if (auto live = connect_local(path)) {
+        ::close(*live);
+        return make_error(Errc::temporary, "another {} is running on {}", owner, path.string());
+    }
+    ::unlink(path.c_str());
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return make_error(Errc::os, "socket: {}", std::strerror(errno));
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0 || ::listen(fd, 64) != 0) {
+        const int err = errno;
+        ::close(fd);
+        return make_error(Errc::os, "listening on {}: {}", path.string(), std::strerror(err));
+    }
+    ::chmod(path.c_str(), 0660);
+    return fd;
+}
+
+Result<int> connect_local(const std::filesystem::path& path) {
+    sockaddr_un sun = CUG_TRY(address_of(path));
+    const std::string p = path.string();
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return make_error(Errc::os, "socket: {}", std::strerror(errno));
     if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {

@@ -11,6 +11,10 @@
 
 namespace cug::net {
 
+// A listening socket at `path` (nonblocking, 0660, its directory made 0750):
+// a socket left by a process that died is replaced; a live one is refused
+// with Errc::temporary, "another <owner> is running on <path>".
+Result<int> listen_local(const std::filesystem::path& path, std::string_view owner);
 // Errc::unavailable when nothing listens at `path`.
 Result<int> connect_local(const std::filesystem::path& path);
 // Only root and our own user may talk to our sockets (SO_PEERCRED).

@@ -207,19 +207,12 @@ crypto::Digest hello_mac(ByteView k_udp, ByteView session, std::uint64_t counter
 }
 
 Bytes reply_body(ByteView session, std::uint64_t counter, const net::Endpoint& observed) {
-    std::uint8_t address[16] = {};
-    const ByteView a = observed.address.bytes();
-    if (observed.address.is_v4()) {
-        address[10] = address[11] = 0xff;
-        std::memcpy(address + 12, a.data(), 4);
-    } else {
-        std::memcpy(address, a.data(), 16);
-    }
+    const auto address = observed.address.to_v6_bytes();
     wire::Writer w;
     w.bytes(reply_magic);
     w.bytes(session);
     w.u64(counter);
-    w.bytes(ByteView(address, 16));
+    w.bytes(address);
     w.u16(observed.port);
     return std::move(w).take();
 }
@@ -279,12 +272,8 @@ Result<net::Endpoint> open_udp_reply(ByteView k_udp, ByteView session, std::uint
     if (std::memcmp(r.bytes(4).data(), reply_magic.data(), 4) != 0) return bad();
     if (!crypto::equal_ct(r.bytes(session_id_size), session)) return bad();
     if (r.u64() != counter) return bad();
-    const ByteView address = r.bytes(16);
-    static constexpr std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     net::Endpoint e;
-    e.address = std::memcmp(address.data(), mapped, 12) == 0
-                    ? *net::Address::from_bytes(address.subspan(12))
-                    : *net::Address::from_bytes(address);
+    e.address = net::Address::from_v6_bytes(r.bytes(16));
     e.port = r.u16();
     return e;
 }

@@ -2,6 +2,7 @@
 
 #include "core/time.hpp"
 #include "crypto/random.hpp"
+#include "net/local.hpp"
 #include "net/tls.hpp"
 #include "protocol/session.hpp"
 #include "server/bundle.hpp"
@@ -89,41 +90,6 @@ struct HashDone {
     std::uint64_t serial;
     Result<bool> match;
 };
-
-net::Endpoint endpoint_of(const sockaddr_storage& ss) {
-    net::Endpoint e;
-    if (ss.ss_family == AF_INET) {
-        const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
-        e.address = *net::Address::from_bytes(
-            ByteView(reinterpret_cast<const std::uint8_t*>(&sin->sin_addr), 4));
-        e.port = ntohs(sin->sin_port);
-    } else {
-        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-        const ByteView a(reinterpret_cast<const std::uint8_t*>(&sin6->sin6_addr), 16);
-        static constexpr std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        e.address = std::memcmp(a.data(), mapped, 12) == 0
-                        ? *net::Address::from_bytes(a.subspan(12))
-                        : *net::Address::from_bytes(a);
-        e.port = ntohs(sin6->sin6_port);
-    }
-    return e;
-}
-
-socklen_t sockaddr_of(const net::Endpoint& e, sockaddr_storage& ss) {
-    ss = {};
-    if (e.address.is_v4()) {
-        auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(e.port);
-        std::memcpy(&sin->sin_addr, e.address.bytes().data(), 4);
-        return sizeof *sin;
-    }
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(e.port);
-    std::memcpy(&sin6->sin6_addr, e.address.bytes().data(), 16);
-    return sizeof *sin6;
-}
 
 std::string one(std::string_view type,
                 std::initializer_list<std::pair<std::string_view, std::string>> rest = {}) {
@@ -246,7 +212,7 @@ Result<void> DaemonImpl::open_listener() {
     int on = 1;
     setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     sockaddr_storage ss{};
-    const socklen_t len = sockaddr_of(config_.listen, ss);
+    const auto len = static_cast<socklen_t>(net::to_sockaddr(config_.listen, &ss));
     if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0)
         return make_error(Errc::unavailable, "cannot listen on {}: {}", config_.listen.to_string(),
                           std::strerror(errno));
@@ -266,7 +232,7 @@ Result<void> DaemonImpl::open_udp() {
     udp_fd_ = ::socket(at.address.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (udp_fd_ < 0) return os_error("creating the UDP socket");
     sockaddr_storage ss{};
-    const socklen_t len = sockaddr_of(at, ss);
+    const auto len = static_cast<socklen_t>(net::to_sockaddr(at, &ss));
     if (::bind(udp_fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0)
         return make_error(Errc::unavailable, "cannot listen on UDP {}: {}", at.to_string(),
                           std::strerror(errno));
@@ -275,29 +241,7 @@ Result<void> DaemonImpl::open_udp() {
 }
 
 Result<void> DaemonImpl::open_control_socket() {
-    const std::string path = config_.control_socket.string();
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    if (path.size() >= sizeof sun.sun_path)
-        return make_error(Errc::invalid, "control socket path {} is too long", path);
-    std::error_code ec;
-    std::filesystem::create_directories(config_.control_socket.parent_path(), ec);
-    ::chmod(config_.control_socket.parent_path().c_str(), 0750);
-    // A socket left by a daemon that died is replaced; a live one is not.
-    int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
-    if (probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0) {
-        ::close(probe);
-        return make_error(Errc::temporary, "another cugd is running on {}", path);
-    }
-    if (probe >= 0) ::close(probe);
-    ::unlink(path.c_str());
-    control_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (control_fd_ < 0) return os_error("creating the control socket");
-    if (::bind(control_fd_, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0)
-        return os_error(fmt::format("binding {}", path));
-    ::chmod(path.c_str(), 0660);
-    if (::listen(control_fd_, 64) != 0) return os_error("listen");
+    control_fd_ = CUG_TRY(net::listen_local(config_.control_socket, "cugd"));
     watch(control_fd_, EPOLLIN);
     return ok();
 }
@@ -350,7 +294,7 @@ void DaemonImpl::accept_terminals() {
         if (fd < 0) return;  // EAGAIN, or a transient error: the next event retries
         int on = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-        const net::Endpoint peer = endpoint_of(ss);
+        const net::Endpoint peer = net::endpoint_from_sockaddr(&ss);
         auto tls = net::TlsStream::accept(tls_, fd);
         if (!tls) continue;
         auto c = std::make_unique<Channel>(next_serial_++, std::move(*tls), peer);
@@ -949,7 +893,8 @@ void DaemonImpl::tick() {
     const std::int64_t now = unix_now();
     std::vector<int> late;
     for (auto& [fd, c] : channels_) {
-        const bool idle = !c->user.empty() && now - heard_[c->user] > config_.idle_seconds;
+        const auto heard = c->user.empty() ? heard_.end() : heard_.find(c->user);
+        const bool idle = heard != heard_.end() && now - heard->second > config_.idle_seconds;
         if ((c->deadline && now > c->deadline) || idle) late.push_back(fd);
     }
     for (int fd : late)
@@ -1068,7 +1013,7 @@ void DaemonImpl::on_udp() {
             counter > now_us + protocol::hello_window_us)
             continue;
         last = hello->counter;
-        const net::Endpoint observed = endpoint_of(from);
+        const net::Endpoint observed = net::endpoint_from_sockaddr(&from);
         const std::string user = (*session)->user;
         heard_[user] = unix_now();
         if ((*session)->endpoint != observed) {
@@ -1099,25 +1044,13 @@ void DaemonImpl::serve_control() {
     for (;;) {
         int fd = ::accept4(control_fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd < 0) return;
-        ucred cred{};
-        socklen_t len = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-            (cred.uid != 0 && cred.uid != geteuid())) {
+        if (!net::trusted_local_peer(fd)) {
             ::close(fd);
             continue;
         }
-        timeval tv{1, 0};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        wire::Decoder decoder;
-        std::optional<wire::Message> request;
-        std::uint8_t buf[4096];
-        while (!request) {
-            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            if (n <= 0 || !decoder.feed(ByteView(buf, static_cast<std::size_t>(n)))) break;
-            auto next = decoder.next();
-            if (!next) break;
-            request = std::move(*next);
-        }
+        // A blocking read (accept4 does not pass O_NONBLOCK on) with a
+        // deadline: local peers are root or ourselves.
+        auto request = net::read_local(fd, std::chrono::seconds(1), wire::Limits{});
         const std::string answer =
             request ? control_answer(*request) : std::string("errno=1\nmessage=bad request\n\n");
         (void)!::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);

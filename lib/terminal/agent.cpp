@@ -124,8 +124,7 @@ class AgentImpl final : public Agent {
     AgentConfig config_;
     std::filesystem::path socket_path_;
     int listen_fd_ = -1, wake_fd_ = -1, signal_fd_ = -1, udp_fd_ = -1;
-    sockaddr_storage server_udp_{};
-    socklen_t server_udp_len_ = 0;
+    std::optional<net::Endpoint> server_udp_;  // cugd's address and port, over UDP
     std::uint16_t udp_port_ = 0;
     std::atomic<bool> stopping_{false};
     std::optional<Held> held_;
@@ -137,23 +136,7 @@ class AgentImpl final : public Agent {
 
 Result<void> AgentImpl::start() {
     socket_path_ = agent_socket(config_.socket_dir, config_.interface);
-    std::error_code ec;
-    std::filesystem::create_directories(config_.socket_dir, ec);
-    ::chmod(config_.socket_dir.c_str(), 0750);
-    if (auto fd = net::connect_local(socket_path_); fd && ::close(*fd) == 0)
-        return make_error(Errc::temporary, "another cug-tun serves {}", config_.interface);
-    ::unlink(socket_path_.c_str());
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    const std::string p = socket_path_.string();
-    if (p.size() >= sizeof sun.sun_path)
-        return make_error(Errc::usage, "socket path {} is too long", p);
-    std::memcpy(sun.sun_path, p.c_str(), p.size() + 1);
-    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0 ||
-        ::listen(listen_fd_, 16) != 0)
-        return make_error(Errc::os, "listening on {}: {}", p, std::strerror(errno));
-    ::chmod(p.c_str(), 0660);
+    listen_fd_ = CUG_TRY(net::listen_local(socket_path_, "cug-tun"));
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     sigset_t set;
     sigemptyset(&set);
@@ -218,9 +201,11 @@ Result<void> AgentImpl::connect_and_resume() {
         resume.add_bytes("proof", protocol::resume_proof(held_->resume_key.view(), exporter)));
     held_->channel_push_key = protocol::channel_push_key(held_->push_key.view(), exporter);
     held_->push_seq = 0;
-    server_udp_len_ = sizeof server_udp_;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&server_udp_), &server_udp_len_) != 0)
-        server_udp_len_ = 0;
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    server_udp_.reset();
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0)
+        server_udp_ = net::endpoint_from_sockaddr(&peer);
     auto resumed = exchange(resume.encode(), "resumed");
     if (!resumed) {
         channel_.reset();
@@ -380,23 +365,13 @@ void AgentImpl::drain() {
 }
 
 void AgentImpl::send_hello(std::int64_t now) {
-    if (!held_ || server_udp_len_ == 0) return;
+    if (!held_ || !server_udp_) return;
     held_->hello_counter = std::max<std::uint64_t>(held_->hello_counter + 1,
                                                    static_cast<std::uint64_t>(unix_now_micros()));
     const Bytes hello =
         protocol::udp_hello(held_->udp_key.view(), held_->bundle.session, held_->hello_counter);
-    sockaddr_storage to = server_udp_;
-    socklen_t to_len = server_udp_len_;
-    if (to.ss_family == AF_INET) {  // our socket is IPv6: the mapped form
-        const auto* sin = reinterpret_cast<const sockaddr_in*>(&server_udp_);
-        sockaddr_in6 mapped{};
-        mapped.sin6_family = AF_INET6;
-        mapped.sin6_port = sin->sin_port;
-        mapped.sin6_addr.s6_addr[10] = mapped.sin6_addr.s6_addr[11] = 0xff;
-        std::memcpy(&mapped.sin6_addr.s6_addr[12], &sin->sin_addr, 4);
-        std::memcpy(&to, &mapped, sizeof mapped);
-        to_len = sizeof mapped;
-    }
+    sockaddr_storage to{};  // our socket is IPv6: IPv4 goes mapped
+    const auto to_len = static_cast<socklen_t>(net::to_sockaddr(*server_udp_, &to, true));
     (void)::sendto(udp_fd_, hello.data(), hello.size(), 0, reinterpret_cast<sockaddr*>(&to),
                    to_len);
     // Until cugd answers, again soon; then with the keepalives (this also

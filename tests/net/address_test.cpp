@@ -1,6 +1,8 @@
 #include "net/address.hpp"
 
 #include <doctest/doctest.h>
+
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 using namespace cug;
@@ -95,4 +97,21 @@ TEST_CASE("endpoints") {
     for (const char* bad : {"192.0.2.1", "192.0.2.1:0", "192.0.2.1:65536", "fd00::1:443",
                             "[192.0.2.1]:1", "[fd00::1]443", "host:80", "192.0.2.1:080", ":80"})
         CHECK_FALSE(Endpoint::parse(bad).ok());
+}
+
+TEST_CASE("IPv4-mapped forms and socket addresses round-trip") {
+    const auto v4 = *net::Endpoint::parse("192.0.2.7:51820");
+    const auto v6 = *net::Endpoint::parse("[fd00::7]:4000");
+    const auto sixteen = v4.address.to_v6_bytes();
+    CHECK(net::Address::from_v6_bytes(sixteen) == v4.address);
+    CHECK(net::Address::from_v6_bytes(v6.address.to_v6_bytes()) == v6.address);
+    CHECK(*net::Address::from_bytes(sixteen) == *net::Address::parse("::ffff:192.0.2.7"));
+    for (const auto& e : {v4, v6})
+        for (bool mapped : {false, true}) {
+            sockaddr_storage ss{};
+            const unsigned len = net::to_sockaddr(e, &ss, mapped);
+            CHECK(len ==
+                  (e.address.is_v4() && !mapped ? sizeof(sockaddr_in) : sizeof(sockaddr_in6)));
+            CHECK(net::endpoint_from_sockaddr(&ss) == e);  // mapped comes back as IPv4
+        }
 }
