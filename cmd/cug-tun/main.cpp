@@ -1,5 +1,6 @@
-// cug-tun: the terminal's tunnel runner (man/cug-tun.8). This release runs the
-// control part: it takes sessions from cug-login and keeps them with cugd.
+// cug-tun: the terminal's tunnel runner (man/cug-tun.8): the TUN device and
+// its encrypted data plane, and the agent that takes sessions from cug-login
+// and keeps them with cugd.
 #include "cli/parse.hpp"
 #include "cli/program.hpp"
 #include "core/time.hpp"
@@ -9,6 +10,16 @@
 #include <CLI/CLI.hpp>
 
 namespace {
+
+// The drop counters (drop.<reason>=N), in the agent's order.
+std::vector<std::pair<std::string, std::uint64_t>> drops(const cug::wire::Message& m) {
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    for (std::size_t i = 0; i < cug::dataplane::drop_reasons; ++i) {
+        const std::string name = cug::dataplane::drop_name(static_cast<cug::dataplane::Drop>(i));
+        out.emplace_back(name, m.get_u64("drop." + name).value_or(0));
+    }
+    return out;
+}
 
 cug::Result<void> show(const std::filesystem::path& socket, bool json) {
     using namespace cug;
@@ -24,6 +35,12 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
         j.field("interface", std::string(m.get("interface").value_or("")));
         j.field("state", state);
         j.field("listen_port", m.get_u64("listen_port").value_or(0));
+        j.field("mtu", m.get_u64("mtu").value_or(0));
+        j.field("threads", m.get_u64("threads").value_or(0));
+        j.key("drops");
+        j.begin_object();
+        for (const auto& [name, count] : drops(m)) j.field(name, count);
+        j.end_object();
         j.key("user");
         if (m.has("user"))
             j.value(std::string(*m.get("user")));
@@ -60,6 +77,16 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
             for (const char* f : {"user", "group", "address", "endpoint"})
                 if (m.has(fmt::format("peer.{}.{}", i, f)))
                     j.field(f, std::string(*m.get(fmt::format("peer.{}.{}", i, f))));
+            for (const char* f : {"rx_bytes", "tx_bytes", "rx_packets", "tx_packets"})
+                j.field(f, m.get_u64(fmt::format("peer.{}.{}", i, f)).value_or(0));
+            for (const char* f : {"last_rx", "last_tx"}) {
+                const auto t = m.get_u64(fmt::format("peer.{}.{}", i, f)).value_or(0);
+                j.key(f);
+                if (t)
+                    j.value(format_time(static_cast<std::int64_t>(t)));
+                else
+                    j.null();
+            }
             j.end_object();
         }
         j.end_array();
@@ -67,8 +94,13 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
         fmt::print("{}", j.str());
         return ok();
     }
-    fmt::print("interface: {}\n  state: {}\n  listening port: {}\n",
-               m.get("interface").value_or(""), state, m.get_u64("listen_port").value_or(0));
+    fmt::print("interface: {}\n  state: {}\n  listening port: {}\n  mtu: {}, worker threads: {}\n",
+               m.get("interface").value_or(""), state, m.get_u64("listen_port").value_or(0),
+               m.get_u64("mtu").value_or(0), m.get_u64("threads").value_or(0));
+    std::string dropped;
+    for (const auto& [name, count] : drops(m))
+        if (count) dropped += fmt::format("{}{} {}", dropped.empty() ? "" : ", ", name, count);
+    fmt::print("  dropped packets: {}\n", dropped.empty() ? "none" : dropped);
     if (!m.has("user")) return ok();
     fmt::print(
         "  user: {}\n  server: {} (key {})\n  card reader: {}\n  session: since {}, until {}\n",
@@ -80,13 +112,23 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
         fmt::print("  group {}: {} in {}\n", *m.get(fmt::format("group.{}.name", i)),
                    *m.get(fmt::format("group.{}.address", i)),
                    *m.get(fmt::format("group.{}.prefix", i)));
-    for (std::uint64_t i = 0; i < peers; ++i)
+    const auto now = unix_now();
+    auto ago = [&](std::uint64_t t) {
+        return t == 0 ? std::string("never")
+                      : fmt::format("{} s ago", std::max<std::int64_t>(0, now - static_cast<std::int64_t>(t)));
+    };
+    for (std::uint64_t i = 0; i < peers; ++i) {
+        auto u = [&](const char* f) { return m.get_u64(fmt::format("peer.{}.{}", i, f)).value_or(0); };
         fmt::print("  peer {} ({}): {}{}\n", *m.get(fmt::format("peer.{}.user", i)),
                    *m.get(fmt::format("peer.{}.group", i)),
                    *m.get(fmt::format("peer.{}.address", i)),
                    m.has(fmt::format("peer.{}.endpoint", i))
                        ? " at " + std::string(*m.get(fmt::format("peer.{}.endpoint", i)))
-                       : std::string());
+                       : std::string(" (endpoint not yet known)"));
+        fmt::print("    received {} bytes in {} packets (last {}), sent {} bytes in {} packets (last {})\n",
+                   u("rx_bytes"), u("rx_packets"), ago(u("last_rx")), u("tx_bytes"),
+                   u("tx_packets"), ago(u("last_tx")));
+    }
     return ok();
 }
 
@@ -104,8 +146,18 @@ int main(int argc, char** argv) {
     app.add_option("--interface", config.interface, "interface name")->capture_default_str();
     app.add_option("--socket-dir", socket_dir, "where the local socket goes")
         ->capture_default_str();
-    app.add_option("--port", config.udp_port, "UDP port of the data plane (0: any free port)")
+    app.add_option("--port", config.dataplane.port,
+                   "UDP port of the data plane (0: any free port)")
         ->capture_default_str();
+    app.add_option("--mtu", config.dataplane.mtu, "the interface's MTU")
+        ->capture_default_str()
+        ->check(CLI::Range(1280, 9000));
+    app.add_option("--threads", config.dataplane.threads,
+                   "worker threads, one TUN queue and UDP socket each (0: one per CPU, at most 8)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 64));
+    app.add_option("--user", config.user,
+                   "after set-up, run as this user keeping only CAP_NET_ADMIN");
     auto* show_cmd =
         app.add_subcommand("show", "show the session, its groups and peers (no secrets)");
     show_cmd->add_flag("--json", json, "print JSON");

@@ -1,6 +1,14 @@
 #include "cli/program.hpp"
 
+#include <grp.h>
+#include <linux/capability.h>
+#include <pwd.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -19,6 +27,34 @@ void harden_process() {
     umask(077);
     // A peer that hangs up shows as an error from write, not as death.
     signal(SIGPIPE, SIG_IGN);
+}
+
+Result<void> drop_privileges(const std::string& user, bool keep_net_admin) {
+    errno = 0;
+    const passwd* pw = getpwnam(user.c_str());
+    if (!pw)
+        return make_error(Errc::not_found, "no user named '{}'{}", user,
+                          errno ? fmt::format(" ({})", std::strerror(errno)) : "");
+    const uid_t uid = pw->pw_uid;
+    const gid_t gid = pw->pw_gid;
+    if (uid == 0) return make_error(Errc::usage, "'{}' is root; name an unprivileged user", user);
+    if (keep_net_admin && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
+        return make_error(Errc::os, "keeping capabilities: {}", std::strerror(errno));
+    if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0)
+        return make_error(Errc::permission, "becoming {}: {}", user, std::strerror(errno));
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2]{};
+    if (keep_net_admin) {
+        data[0].permitted = data[0].effective = 1u << CAP_NET_ADMIN;
+    }
+    if (syscall(SYS_capset, &header, data) != 0)
+        return make_error(Errc::os, "setting capabilities: {}", std::strerror(errno));
+    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return make_error(Errc::os, "no_new_privs: {}", std::strerror(errno));
+    if (setuid(0) == 0) return make_error(Errc::internal, "still able to become root");
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    return ok();
 }
 
 int report(std::string_view program, const Result<void>& result) {

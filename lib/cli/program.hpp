@@ -5,6 +5,7 @@
 #include "core/result.hpp"
 
 #include <functional>
+#include <string>
 #include <string_view>
 
 namespace cug::cli {
@@ -12,6 +13,11 @@ namespace cug::cli {
 // No core dumps (they would hold keys and passwords), files private by default,
 // SIGPIPE ignored (sockets report a vanished peer as an error).
 void harden_process();
+
+// Becomes `user` (its uid, gid and no other groups) for good, keeping only
+// CAP_NET_ADMIN when asked (and nothing else); no privileges can be regained
+// (no_new_privs). Call before starting threads: capabilities are per thread.
+Result<void> drop_privileges(const std::string& user, bool keep_net_admin);
 
 // Prints "program: message" on stderr for an error and returns its exit status;
 // 0 for success.

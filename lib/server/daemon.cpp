@@ -209,8 +209,10 @@ Result<void> DaemonImpl::open_listener() {
     const net::Address& a = config_.listen.address;
     listen_fd_ = ::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (listen_fd_ < 0) return os_error("creating the listening socket");
-    int on = 1;
+    int on = 1, off = 0;
     setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    // [::] takes IPv4 too, whatever net.ipv6.bindv6only says.
+    if (!a.is_v4()) setsockopt(listen_fd_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
     sockaddr_storage ss{};
     const auto len = static_cast<socklen_t>(net::to_sockaddr(config_.listen, &ss));
     if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0)
@@ -231,6 +233,8 @@ Result<void> DaemonImpl::open_udp() {
     at.port = port_;
     udp_fd_ = ::socket(at.address.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (udp_fd_ < 0) return os_error("creating the UDP socket");
+    int off = 0;
+    if (!at.address.is_v4()) setsockopt(udp_fd_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
     sockaddr_storage ss{};
     const auto len = static_cast<socklen_t>(net::to_sockaddr(at, &ss));
     if (::bind(udp_fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0)

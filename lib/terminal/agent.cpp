@@ -1,6 +1,7 @@
 #include "terminal/agent.hpp"
 
 #include "card/card.hpp"
+#include "cli/program.hpp"
 #include "core/time.hpp"
 #include "net/local.hpp"
 #include "protocol/session.hpp"
@@ -87,7 +88,7 @@ class AgentImpl final : public Agent {
   public:
     explicit AgentImpl(AgentConfig config) : config_(std::move(config)) {}
     ~AgentImpl() override {
-        for (int fd : {listen_fd_, wake_fd_, signal_fd_, udp_fd_})
+        for (int fd : {listen_fd_, wake_fd_, signal_fd_})
             if (fd >= 0) ::close(fd);
         if (listen_fd_ >= 0) ::unlink(socket_path_.c_str());
     }
@@ -120,12 +121,14 @@ class AgentImpl final : public Agent {
     void drain();
     void send_hello(std::int64_t now);
     void udp_readable();
+    // The data plane follows the session: its pairs, keys and addresses.
+    void sync_dataplane();
 
     AgentConfig config_;
     std::filesystem::path socket_path_;
-    int listen_fd_ = -1, wake_fd_ = -1, signal_fd_ = -1, udp_fd_ = -1;
+    int listen_fd_ = -1, wake_fd_ = -1, signal_fd_ = -1;
+    std::unique_ptr<dataplane::DataPlane> dataplane_;
     std::optional<net::Endpoint> server_udp_;  // cugd's address and port, over UDP
-    std::uint16_t udp_port_ = 0;
     std::atomic<bool> stopping_{false};
     std::optional<Held> held_;
     std::optional<net::TlsStream> channel_;
@@ -144,22 +147,13 @@ Result<void> AgentImpl::start() {
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     signal_fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    // The data plane's UDP socket (both families): the hello goes out of it,
-    // so the endpoint cugd observes is the one peers must send to.
-    udp_fd_ = ::socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (udp_fd_ < 0)
-        return make_error(Errc::os, "creating the UDP socket: {}", std::strerror(errno));
-    int off = 0;
-    setsockopt(udp_fd_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-    sockaddr_in6 any{};
-    any.sin6_family = AF_INET6;
-    any.sin6_port = htons(config_.udp_port);
-    if (::bind(udp_fd_, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0)
-        return make_error(Errc::unavailable, "cannot bind UDP port {}: {}", config_.udp_port,
-                          std::strerror(errno));
-    socklen_t len = sizeof any;
-    getsockname(udp_fd_, reinterpret_cast<sockaddr*>(&any), &len);
-    udp_port_ = ntohs(any.sin6_port);
+    // The data plane: the TUN device and its UDP sockets (both families);
+    // the hello goes out of them, so the endpoint cugd observes is the one
+    // peers must send to.
+    config_.dataplane.interface = config_.interface;
+    dataplane_ = CUG_TRY(dataplane::DataPlane::open(config_.dataplane));
+    if (!config_.user.empty()) CUG_CHECK(cli::drop_privileges(config_.user, true));
+    CUG_CHECK(dataplane_->start_workers());
     return ok();
 }
 
@@ -304,6 +298,35 @@ Result<void> AgentImpl::apply_push(const wire::Message& outer) {
     return ok();
 }
 
+void AgentImpl::sync_dataplane() {
+    if (!held_) return dataplane_->clear();
+    const auto& b = held_->bundle;
+    dataplane::View v;
+    for (const auto& g : b.groups) v.groups.push_back({g.name, g.prefix, g.address});
+    for (const auto& p : b.peers) {
+        auto group = std::find_if(b.groups.begin(), b.groups.end(),
+                                  [&](const auto& g) { return g.name == p.group; });
+        if (group == b.groups.end()) continue;
+        dataplane::PeerView pv;
+        pv.user = p.user;
+        pv.group = p.group;
+        pv.address = p.address;
+        pv.endpoint = p.endpoint;
+        pv.send_index = p.send_index;
+        pv.recv_index = p.recv_index;
+        pv.not_after = p.not_after;
+        pv.current = {group->key_id, p.send_key.view(), p.recv_key.view()};
+        if (auto installed = held_->pending.find(p.group); installed != held_->pending.end())
+            for (const auto& q : installed->second.second)
+                if (q.user == p.user && q.recv_index == p.recv_index)
+                    pv.next = dataplane::KeyView{installed->second.first, q.send_key.view(),
+                                                 q.recv_key.view()};
+        v.peers.push_back(std::move(pv));
+    }
+    if (auto updated = dataplane_->update(v); !updated)
+        fmt::print(stderr, "cug-tun: {}\n", updated.error().message);
+}
+
 // cugd asks the card to show it is still in the reader: the 9E key (no PIN)
 // signs a challenge bound to this channel. A card that is gone cannot.
 void AgentImpl::answer_presence(const wire::Message& m) {
@@ -334,6 +357,7 @@ bool AgentImpl::unsolicited(const wire::Message& m) {
             drop_channel(applied.error().message);
             return false;
         }
+        sync_dataplane();
         return true;
     }
     if (type == "presence") {
@@ -370,10 +394,7 @@ void AgentImpl::send_hello(std::int64_t now) {
                                                    static_cast<std::uint64_t>(unix_now_micros()));
     const Bytes hello =
         protocol::udp_hello(held_->udp_key.view(), held_->bundle.session, held_->hello_counter);
-    sockaddr_storage to{};  // our socket is IPv6: IPv4 goes mapped
-    const auto to_len = static_cast<socklen_t>(net::to_sockaddr(*server_udp_, &to, true));
-    (void)::sendto(udp_fd_, hello.data(), hello.size(), 0, reinterpret_cast<sockaddr*>(&to),
-                   to_len);
+    dataplane_->send_control(hello, *server_udp_);
     // Until cugd answers, again soon; then with the keepalives (this also
     // keeps a NAT's mapping open).
     held_->next_hello = now + (held_->hello_answered ? config_.keepalive.count() : 2);
@@ -382,7 +403,7 @@ void AgentImpl::send_hello(std::int64_t now) {
 void AgentImpl::udp_readable() {
     for (;;) {
         std::uint8_t buf[2048];
-        const ssize_t n = ::recv(udp_fd_, buf, sizeof buf, 0);
+        const ssize_t n = ::recv(dataplane_->control_fd(), buf, sizeof buf, 0);
         if (n < 0) return;
         if (!held_) continue;
         auto observed = protocol::open_udp_reply(held_->udp_key.view(), held_->bundle.session,
@@ -398,6 +419,7 @@ void AgentImpl::udp_readable() {
 void AgentImpl::forget(std::string_view why) {
     if (held_) fmt::print(stderr, "cug-tun: {}'s session ended: {}\n", held_->user, why);
     held_.reset();  // the keys are wiped first
+    dataplane_->clear();
     channel_.reset();
     state_ = "idle";
 }
@@ -452,6 +474,7 @@ wire::Message AgentImpl::take_session(const wire::Message& r) {
     wire::Message reply;
     auto fail = [&](const Error& e) {
         held_.reset();
+        dataplane_->clear();
         channel_.reset();
         state_ = "idle";
         (void)reply.add("errno", "1");
@@ -488,6 +511,7 @@ wire::Message AgentImpl::take_session(const wire::Message& r) {
     if (!parsed) return fail(parsed.error());
     held_ = std::move(*parsed);
     if (auto resumed = connect_and_resume(); !resumed) return fail(resumed.error());
+    sync_dataplane();
     fmt::print(stderr, "cug-tun: took over {}'s session\n", held_->user);
     (void)reply.add("errno", "0");
     return reply;
@@ -497,7 +521,13 @@ wire::Message AgentImpl::show() const {
     wire::Message m;
     (void)m.add("interface", config_.interface);
     (void)m.add("state", state_);
-    (void)m.add_u64("listen_port", udp_port_);
+    const auto stats = dataplane_->stats();
+    (void)m.add_u64("listen_port", stats.port);
+    (void)m.add_u64("mtu", stats.mtu);
+    (void)m.add_u64("threads", stats.threads);
+    for (std::size_t i = 0; i < dataplane::drop_reasons; ++i)
+        (void)m.add_u64(fmt::format("drop.{}", dataplane::drop_name(static_cast<dataplane::Drop>(i))),
+                        stats.drops[i]);
     if (held_) {
         (void)m.add("user", held_->user);
         (void)m.add("server", held_->server);
@@ -522,6 +552,15 @@ wire::Message AgentImpl::show() const {
             (void)m.add(fmt::format("peer.{}.address", i), p.address.to_string());
             if (p.endpoint)
                 (void)m.add(fmt::format("peer.{}.endpoint", i), p.endpoint->to_string());
+            for (const auto& ps : stats.peers) {
+                if (ps.user != p.user || ps.group != p.group) continue;
+                (void)m.add_u64(fmt::format("peer.{}.rx_bytes", i), ps.rx_bytes);
+                (void)m.add_u64(fmt::format("peer.{}.tx_bytes", i), ps.tx_bytes);
+                (void)m.add_u64(fmt::format("peer.{}.rx_packets", i), ps.rx_packets);
+                (void)m.add_u64(fmt::format("peer.{}.tx_packets", i), ps.tx_packets);
+                (void)m.add_u64(fmt::format("peer.{}.last_rx", i), static_cast<std::uint64_t>(ps.last_rx));
+                (void)m.add_u64(fmt::format("peer.{}.last_tx", i), static_cast<std::uint64_t>(ps.last_tx));
+            }
         }
     }
     (void)m.add("errno", "0");
@@ -538,6 +577,7 @@ wire::Message AgentImpl::log_out(std::string_view reason) {
     const std::string user = held_->user;
     // The keys go first; telling cugd needs only the open channel.
     held_.reset();
+    dataplane_->clear();
     bool told = false;
     if (channel_) {
         wire::Message m;
@@ -590,7 +630,7 @@ Result<void> AgentImpl::run() {
                          {wake_fd_, POLLIN, 0},
                          {signal_fd_, POLLIN, 0},
                          {channel_ ? channel_->fd() : -1, POLLIN, 0},
-                         {udp_fd_, POLLIN, 0}};
+                         {dataplane_->control_fd(), POLLIN, 0}};
         const int n = ::poll(fds, 5, 1000);
         if (n < 0 && errno != EINTR) return make_error(Errc::os, "poll: {}", std::strerror(errno));
         if (fds[2].revents & POLLIN) {

@@ -7,13 +7,14 @@
 // hello from the data plane's socket. Its local socket speaks key=value:
 //
 //   cmd=session ...   from cug-login: take over this session (answer once acknowledged)
-//   cmd=show          the state, without secrets
+//   cmd=show          the state, without secrets, with the data plane's counters
 //   cmd=logout        wipe the keys, then tell cugd
 //
 // Only root and the agent's own user may connect (SO_PEERCRED).
 #pragma once
 
 #include "core/result.hpp"
+#include "dataplane/dataplane.hpp"
 #include "terminal/login.hpp"
 
 #include <chrono>
@@ -26,7 +27,9 @@ namespace cug::terminal {
 struct AgentConfig {
     std::string interface = "cug0";
     std::filesystem::path socket_dir = "/run/cug";
-    std::uint16_t udp_port = 51820;  // the UDP socket of the data plane (0: any free port)
+    dataplane::Config dataplane;  // its interface is `interface`
+    // After set-up, run as this user keeping only CAP_NET_ADMIN (empty: stay).
+    std::string user;
     std::chrono::seconds keepalive{25};
     std::chrono::seconds max_backoff{30};
 };

@@ -15,10 +15,18 @@ free_port() {
 }
 
 # cugd_start [options]: on 127.0.0.1:$CUGD_PORT, waits for its control socket.
+# With $CUGD_NS set (tests/support/netns.sh), in that namespace on every
+# address and port $CUGD_PORT (7443 unless set).
 cugd_start() {
-  CUGD_PORT=$(free_port)
-  "$CUGD_BIN" --store "$STORE" --listen "127.0.0.1:$CUGD_PORT" --control-socket "$CUGD_SOCKET" "$@" \
-    2>>"$WORK/cugd.log" &
+  if [ -n "${CUGD_NS:-}" ]; then
+    CUGD_PORT=${CUGD_PORT:-7443}
+    ip netns exec "$CUGD_NS" "$CUGD_BIN" --store "$STORE" --listen "[::]:$CUGD_PORT" \
+      --control-socket "$CUGD_SOCKET" "$@" 2>>"$WORK/cugd.log" &
+  else
+    CUGD_PORT=$(free_port)
+    "$CUGD_BIN" --store "$STORE" --listen "127.0.0.1:$CUGD_PORT" --control-socket "$CUGD_SOCKET" "$@" \
+      2>>"$WORK/cugd.log" &
+  fi
   CUGD_PID=$!
   cleanup_pids+=("$CUGD_PID")
   for _ in $(seq 200); do

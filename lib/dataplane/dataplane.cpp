@@ -1,0 +1,581 @@
+#include "dataplane/dataplane.hpp"
+
+#include "core/time.hpp"
+#include "crypto/aead.hpp"
+#include "dataplane/packet.hpp"
+#include "dataplane/replay.hpp"
+#include "dataplane/tun.hpp"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+namespace cug::dataplane {
+
+const char* drop_name(Drop reason) {
+    static constexpr const char* names[] = {
+        "malformed",      "unknown_index", "auth_failed",   "replay",
+        "key_expired",    "wrong_source",  "wrong_destination", "not_ip",
+        "no_peer",        "not_our_source", "no_endpoint",  "too_big",
+        "send_failed",    "tun_write_failed"};
+    static_assert(std::size(names) == drop_reasons);
+    return names[static_cast<unsigned>(reason)];
+}
+
+namespace {
+
+// A direction key retires after this many bytes (DESIGN.md, "Data plane").
+constexpr std::uint64_t max_key_bytes = std::uint64_t{1} << 36;
+constexpr unsigned batch = 64;
+
+// A small lock for the replay window: held for a few instructions.
+class SpinLock {
+  public:
+    void lock() {
+        while (flag_.test_and_set(std::memory_order_acquire)) flag_.wait(true);
+    }
+    void unlock() {
+        flag_.clear(std::memory_order_release);
+        flag_.notify_one();
+    }
+
+  private:
+    std::atomic_flag flag_;
+};
+
+// One direction key with a cipher context per worker (contexts are not for
+// two threads at once).
+struct DirectionKey {
+    std::uint64_t key_id = 0;
+    std::int64_t not_after = 0;
+    std::vector<crypto::Aes256Gcm> contexts;
+    std::atomic<std::uint64_t> bytes{0};
+    std::atomic<std::int64_t> until{0};  // receive keys after a rotation: kept until then
+    std::atomic<std::uint64_t> counter{0};  // send keys: the next nonce
+    SpinLock lock;                          // receive keys: the window
+    ReplayWindow window;
+
+    static Result<std::shared_ptr<DirectionKey>> make(std::uint64_t id, ByteView key,
+                                                      std::int64_t not_after, unsigned workers) {
+        auto k = std::make_shared<DirectionKey>();
+        k->key_id = id;
+        k->not_after = not_after;
+        k->contexts.reserve(workers);
+        for (unsigned i = 0; i < workers; ++i)
+            k->contexts.push_back(CUG_TRY(crypto::Aes256Gcm::create(key)));
+        return k;
+    }
+    bool usable(std::int64_t now) const {
+        const std::int64_t u = until.load(std::memory_order_relaxed);
+        return now < not_after && (u == 0 || now < u) &&
+               bytes.load(std::memory_order_relaxed) < max_key_bytes;
+    }
+};
+
+struct Counters {
+    std::atomic<std::uint64_t> rx_bytes{0}, tx_bytes{0}, rx_packets{0}, tx_packets{0};
+    std::atomic<std::int64_t> last_rx{0}, last_tx{0};
+};
+
+// One pair in the table. The table is rebuilt on every update; what must
+// survive it (keys with their counters and windows, statistics) is shared.
+struct Pair {
+    std::string user, group;
+    net::Address peer_address, our_address;
+    std::uint32_t send_index = 0, recv_index = 0;
+    bool has_endpoint = false;
+    sockaddr_in6 endpoint{};
+    std::shared_ptr<DirectionKey> send;
+    std::vector<std::shared_ptr<DirectionKey>> recv;  // current first; next or previous after
+    std::shared_ptr<Counters> counters;
+};
+
+struct AddressKey {
+    std::array<std::uint8_t, 16> bytes;
+    bool operator==(const AddressKey&) const = default;
+};
+struct AddressHash {
+    std::size_t operator()(const AddressKey& k) const {
+        std::uint64_t a, b;
+        std::memcpy(&a, k.bytes.data(), 8);
+        std::memcpy(&b, k.bytes.data() + 8, 8);
+        return std::hash<std::uint64_t>()(a * 0x9e3779b97f4a7c15ull ^ b);
+    }
+};
+AddressKey key_of(const net::Address& a) { return {a.to_v6_bytes()}; }
+
+struct Table {
+    std::vector<Pair> pairs;
+    std::unordered_map<std::uint32_t, std::size_t> by_index;
+    std::unordered_map<AddressKey, std::size_t, AddressHash> by_address;
+};
+
+struct Worker {
+    int tun = -1, udp = -1, wake = -1;
+    std::array<std::atomic<std::uint64_t>, drop_reasons> drops{};
+    std::thread thread;
+    void drop(Drop reason) { drops[static_cast<unsigned>(reason)].fetch_add(1, std::memory_order_relaxed); }
+};
+
+class Impl final : public DataPlane {
+  public:
+    Impl(Config config, TunDevice tun, Netlink netlink)
+        : config_(std::move(config)), tun_(std::move(tun)), netlink_(std::move(netlink)) {}
+    ~Impl() override;
+
+    Result<void> open_sockets();
+    Result<void> start_workers() override;
+    Result<void> update(const View& view) override;
+    void clear() override;
+    Stats stats() const override;
+    std::uint16_t port() const override { return port_; }
+    int control_fd() const override { return control_[0]; }
+    void send_control(ByteView datagram, const net::Endpoint& to) override;
+
+  private:
+    void run(unsigned id);
+    void from_tun(unsigned id, Worker& w, const Table& table);
+    void from_udp(unsigned id, Worker& w, const Table& table);
+    std::shared_ptr<const Table> table() const {
+        return std::atomic_load_explicit(&table_, std::memory_order_acquire);
+    }
+
+    Config config_;
+    TunDevice tun_;
+    Netlink netlink_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    int control_[2] = {-1, -1};
+    std::uint16_t port_ = 0;
+    std::atomic<bool> stopping_{false};
+    std::shared_ptr<const Table> table_ = std::make_shared<Table>();
+    // The agent thread's own records.
+    std::set<std::pair<net::Address, unsigned>> addresses_;  // on the device
+    std::map<std::pair<std::string, std::string>, std::shared_ptr<Counters>> counters_;
+};
+
+Impl::~Impl() {
+    stopping_ = true;
+    for (auto& w : workers_) {
+        std::uint64_t one = 1;
+        if (w->wake >= 0) (void)!::write(w->wake, &one, sizeof one);
+    }
+    for (auto& w : workers_) {
+        if (w->thread.joinable()) w->thread.join();
+        for (int fd : {w->udp, w->wake})
+            if (fd >= 0) ::close(fd);
+    }
+    for (int fd : control_)
+        if (fd >= 0) ::close(fd);
+}
+
+Result<void> Impl::open_sockets() {
+    if (::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, control_) != 0)
+        return make_error(Errc::os, "socketpair: {}", std::strerror(errno));
+    std::uint16_t port = config_.port;
+    for (int queue : tun_.queues()) {
+        auto w = std::make_unique<Worker>();
+        w->tun = queue;
+        workers_.push_back(std::move(w));
+        Worker& worker = *workers_.back();
+        worker.wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        worker.udp = ::socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (worker.udp < 0 || worker.wake < 0)
+            return make_error(Errc::os, "creating the UDP socket: {}", std::strerror(errno));
+        int off = 0, on = 1, size = 4 << 20;
+        setsockopt(worker.udp, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+        setsockopt(worker.udp, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+        setsockopt(worker.udp, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+        setsockopt(worker.udp, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        sockaddr_in6 any{};
+        any.sin6_family = AF_INET6;
+        any.sin6_port = htons(port);
+        if (::bind(worker.udp, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0)
+            return make_error(Errc::unavailable, "cannot bind UDP port {}: {}", port,
+                              std::strerror(errno));
+        socklen_t len = sizeof any;
+        getsockname(worker.udp, reinterpret_cast<sockaddr*>(&any), &len);
+        port = ntohs(any.sin6_port);  // port 0: the others join the one the first got
+    }
+    port_ = port;
+    return ok();
+}
+
+Result<void> Impl::start_workers() {
+    for (unsigned i = 0; i < workers_.size(); ++i)
+        workers_[i]->thread = std::thread([this, i] { run(i); });
+    return ok();
+}
+
+void Impl::send_control(ByteView datagram, const net::Endpoint& to) {
+    sockaddr_storage ss{};
+    const auto len = static_cast<socklen_t>(net::to_sockaddr(to, &ss, true));
+    (void)::sendto(workers_[0]->udp, datagram.data(), datagram.size(), 0,
+                   reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+Result<void> Impl::update(const View& view) {
+    const std::int64_t now = unix_now();
+    const unsigned workers = static_cast<unsigned>(workers_.size());
+    auto old = table();
+    std::map<std::pair<std::string, std::string>, const Pair*> before;
+    for (const auto& p : old->pairs) before[{p.user, p.group}] = &p;
+
+    auto next = std::make_shared<Table>();
+    std::map<std::pair<std::string, std::string>, std::shared_ptr<Counters>> counters;
+    for (const auto& v : view.peers) {
+        const GroupView* group = nullptr;
+        for (const auto& g : view.groups)
+            if (g.name == v.group) group = &g;
+        if (!group) continue;
+        Pair p;
+        p.user = v.user;
+        p.group = v.group;
+        p.peer_address = v.address;
+        p.our_address = group->address;
+        p.send_index = v.send_index;
+        p.recv_index = v.recv_index;
+        if (v.endpoint) {
+            sockaddr_storage ss{};
+            net::to_sockaddr(*v.endpoint, &ss, true);
+            std::memcpy(&p.endpoint, &ss, sizeof p.endpoint);
+            p.has_endpoint = true;
+        }
+        // The same session of the same peer keeps its keys' state; a new one
+        // (a new login, new indices) starts afresh.
+        const Pair* was = nullptr;
+        if (auto it = before.find({v.user, v.group});
+            it != before.end() && it->second->recv_index == v.recv_index &&
+            it->second->send_index == v.send_index)
+            was = it->second;
+        auto find_recv = [&](std::uint64_t id) -> std::shared_ptr<DirectionKey> {
+            if (was)
+                for (const auto& k : was->recv)
+                    if (k->key_id == id) return k;
+            return nullptr;
+        };
+        if (was && was->send->key_id == v.current.key_id) {
+            p.send = was->send;
+        } else {
+            p.send = CUG_TRY(
+                DirectionKey::make(v.current.key_id, v.current.send_key, v.not_after, workers));
+        }
+        auto current = find_recv(v.current.key_id);
+        if (!current)
+            current = CUG_TRY(
+                DirectionKey::make(v.current.key_id, v.current.recv_key, v.not_after, workers));
+        current->until = 0;
+        p.recv.push_back(current);
+        if (v.next) {
+            auto installed = find_recv(v.next->key_id);
+            if (!installed)
+                installed = CUG_TRY(
+                    DirectionKey::make(v.next->key_id, v.next->recv_key, v.not_after, workers));
+            p.recv.push_back(installed);
+        }
+        if (was) {
+            // The key this pair received with until now, if a rotation just
+            // replaced it, stays a little for packets already on their way.
+            const auto& previous = was->recv.front();
+            if (previous->key_id != v.current.key_id &&
+                (!v.next || previous->key_id != v.next->key_id)) {
+                previous->until = now + config_.rotation_grace.count();
+                p.recv.push_back(previous);
+            }
+            for (const auto& k : was->recv)
+                if (k != previous && k->until.load() > now &&
+                    std::find(p.recv.begin(), p.recv.end(), k) == p.recv.end())
+                    p.recv.push_back(k);
+        }
+        auto& c = counters[{v.user, v.group}];
+        if (auto it = counters_.find({v.user, v.group}); it != counters_.end() && was)
+            c = it->second;
+        else
+            c = std::make_shared<Counters>();
+        p.counters = c;
+        next->pairs.push_back(std::move(p));
+    }
+    for (std::size_t i = 0; i < next->pairs.size(); ++i) {
+        next->by_index.emplace(next->pairs[i].recv_index, i);
+        next->by_address.emplace(key_of(next->pairs[i].peer_address), i);
+    }
+    std::atomic_store_explicit(&table_, std::shared_ptr<const Table>(std::move(next)),
+                               std::memory_order_release);
+    counters_ = std::move(counters);
+
+    // The device's addresses follow the groups.
+    std::set<std::pair<net::Address, unsigned>> want;
+    for (const auto& g : view.groups) want.insert({g.address, g.prefix.length});
+    Result<void> outcome = ok();
+    for (auto it = addresses_.begin(); it != addresses_.end();) {
+        if (want.count(*it)) {
+            ++it;
+            continue;
+        }
+        if (auto r = netlink_.delete_address(tun_.index(), it->first, it->second); !r && outcome)
+            outcome = std::move(r);
+        it = addresses_.erase(it);
+    }
+    for (const auto& a : want) {
+        if (addresses_.count(a)) continue;
+        if (auto r = netlink_.add_address(tun_.index(), a.first, a.second); !r) {
+            if (outcome) outcome = std::move(r);
+            continue;
+        }
+        addresses_.insert(a);
+    }
+    return outcome;
+}
+
+void Impl::clear() { (void)update(View{}); }
+
+Stats Impl::stats() const {
+    Stats s;
+    s.interface = tun_.name();
+    s.mtu = config_.mtu;
+    s.threads = static_cast<unsigned>(workers_.size());
+    s.port = port_;
+    for (const auto& w : workers_)
+        for (std::size_t i = 0; i < drop_reasons; ++i)
+            s.drops[i] += w->drops[i].load(std::memory_order_relaxed);
+    for (const auto& p : table()->pairs) {
+        PeerStats ps;
+        ps.user = p.user;
+        ps.group = p.group;
+        ps.rx_bytes = p.counters->rx_bytes.load(std::memory_order_relaxed);
+        ps.tx_bytes = p.counters->tx_bytes.load(std::memory_order_relaxed);
+        ps.rx_packets = p.counters->rx_packets.load(std::memory_order_relaxed);
+        ps.tx_packets = p.counters->tx_packets.load(std::memory_order_relaxed);
+        ps.last_rx = p.counters->last_rx.load(std::memory_order_relaxed);
+        ps.last_tx = p.counters->last_tx.load(std::memory_order_relaxed);
+        s.peers.push_back(std::move(ps));
+    }
+    return s;
+}
+
+void Impl::run(unsigned id) {
+    Worker& w = *workers_[id];
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals are the agent thread's
+    while (!stopping_.load(std::memory_order_relaxed)) {
+        pollfd fds[3] = {{w.udp, POLLIN, 0}, {w.tun, POLLIN, 0}, {w.wake, POLLIN, 0}};
+        if (::poll(fds, 3, -1) < 0 && errno != EINTR) break;
+        if (fds[2].revents) break;
+        const auto t = table();  // one table per round
+        if (fds[0].revents & POLLIN) from_udp(id, w, *t);
+        if (fds[1].revents & POLLIN) from_tun(id, w, *t);
+    }
+}
+
+// Per-thread packet buffers, allocated once.
+struct Slots {
+    static constexpr std::size_t size = header_size + max_mtu + tag_size + 64;
+    std::vector<std::uint8_t> data = std::vector<std::uint8_t>(batch * size);
+    std::array<mmsghdr, batch> msgs{};
+    std::array<iovec, batch> iovs{};
+    std::array<sockaddr_in6, batch> addrs{};
+    std::uint8_t* slot(unsigned i) { return data.data() + i * size; }
+};
+
+void Impl::from_tun(unsigned id, Worker& w, const Table& table) {
+    thread_local Slots s;
+    const std::int64_t now = unix_now();
+    unsigned n = 0;
+    for (unsigned reads = 0; reads < batch; ++reads) {
+        std::uint8_t* buf = s.slot(n);
+        const ssize_t r = ::read(w.tun, buf + header_size, config_.mtu + 1);
+        if (r < 0) break;
+        const auto len = static_cast<std::size_t>(r);
+        if (len > config_.mtu) {
+            w.drop(Drop::too_big);
+            continue;
+        }
+        auto inner = parse_inner(ByteView(buf + header_size, len));
+        if (!inner) {
+            w.drop(Drop::not_ip);
+            continue;
+        }
+        auto found = table.by_address.find(key_of(inner->destination));
+        if (found == table.by_address.end()) {
+            w.drop(Drop::no_peer);
+            continue;
+        }
+        const Pair& p = table.pairs[found->second];
+        if (!(inner->source == p.our_address)) {  // never from one group into another
+            w.drop(Drop::not_our_source);
+            continue;
+        }
+        if (!p.has_endpoint) {
+            w.drop(Drop::no_endpoint);
+            continue;
+        }
+        DirectionKey& key = *p.send;
+        if (!key.usable(now)) {
+            w.drop(Drop::key_expired);
+            continue;
+        }
+        const std::uint64_t counter = key.counter.fetch_add(1, std::memory_order_relaxed);
+        key.bytes.fetch_add(len, std::memory_order_relaxed);
+        write_header(buf, Header{static_cast<std::uint8_t>(key.key_id), p.send_index, counter});
+        const auto nonce = nonce_for(counter);
+        if (!key.contexts[id].seal(nonce, ByteView(buf, header_size),
+                                   ByteView(buf + header_size, len),
+                                   std::span(buf + header_size, len + tag_size))) {
+            w.drop(Drop::send_failed);
+            continue;
+        }
+        s.iovs[n] = {buf, header_size + len + tag_size};
+        s.addrs[n] = p.endpoint;
+        s.msgs[n].msg_hdr = {};
+        s.msgs[n].msg_hdr.msg_iov = &s.iovs[n];
+        s.msgs[n].msg_hdr.msg_iovlen = 1;
+        s.msgs[n].msg_hdr.msg_name = &s.addrs[n];
+        s.msgs[n].msg_hdr.msg_namelen = sizeof(sockaddr_in6);
+        p.counters->tx_bytes.fetch_add(len, std::memory_order_relaxed);
+        p.counters->tx_packets.fetch_add(1, std::memory_order_relaxed);
+        if (p.counters->last_tx.load(std::memory_order_relaxed) != now)
+            p.counters->last_tx.store(now, std::memory_order_relaxed);
+        ++n;
+    }
+    unsigned sent = 0;
+    while (sent < n) {
+        const int r = ::sendmmsg(w.udp, s.msgs.data() + sent, n - sent, 0);
+        if (r > 0) {
+            sent += static_cast<unsigned>(r);
+            continue;
+        }
+        if (r < 0 && errno == EINTR) continue;
+        w.drop(Drop::send_failed);  // this one is refused; go on with the rest
+        ++sent;
+    }
+}
+
+void Impl::from_udp(unsigned id, Worker& w, const Table& table) {
+    thread_local Slots s;
+    const std::size_t room = header_size + config_.mtu + tag_size + 1;
+    for (unsigned i = 0; i < batch; ++i) {
+        s.iovs[i] = {s.slot(i), room};
+        s.msgs[i].msg_hdr = {};
+        s.msgs[i].msg_hdr.msg_iov = &s.iovs[i];
+        s.msgs[i].msg_hdr.msg_iovlen = 1;
+        s.msgs[i].msg_hdr.msg_name = &s.addrs[i];
+        s.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in6);
+    }
+    const int n = ::recvmmsg(w.udp, s.msgs.data(), batch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;
+    const std::int64_t now = unix_now();
+    for (int i = 0; i < n; ++i) {
+        std::uint8_t* buf = s.slot(static_cast<unsigned>(i));
+        const std::size_t len = s.msgs[i].msg_len;
+        if (s.msgs[i].msg_hdr.msg_flags & MSG_TRUNC || len >= room) {
+            w.drop(Drop::too_big);
+            continue;
+        }
+        const ByteView datagram(buf, len);
+        auto header = parse_header(datagram);
+        if (!header) {
+            if (len > 0 && buf[0] != type_data) {  // the control part's (hello replies)
+                (void)::send(control_[1], buf, std::min<std::size_t>(len, 512), MSG_DONTWAIT);
+                continue;
+            }
+            w.drop(Drop::malformed);
+            continue;
+        }
+        auto found = table.by_index.find(header->index);
+        if (found == table.by_index.end()) {
+            w.drop(Drop::unknown_index);
+            continue;
+        }
+        const Pair& p = table.pairs[found->second];
+        // The key the hint names first; during a rotation the other one too.
+        const std::size_t plain = len - overhead;
+        std::uint8_t* inner_bytes = buf + header_size;
+        const auto nonce = nonce_for(header->counter);
+        DirectionKey* key = nullptr;
+        bool expired = false, replayed = false;
+        for (int pass = 0; pass < 2 && !key; ++pass) {
+            for (const auto& k : p.recv) {
+                const bool hinted = static_cast<std::uint8_t>(k->key_id) == header->key_hint;
+                if (hinted != (pass == 0)) continue;
+                if (!k->usable(now)) {
+                    expired = true;
+                    continue;
+                }
+                {
+                    std::lock_guard guard(k->lock);
+                    if (!k->window.check(header->counter)) {
+                        replayed = true;
+                        continue;
+                    }
+                }
+                if (!k->contexts[id].open(nonce, ByteView(buf, header_size),
+                                          ByteView(inner_bytes, plain + tag_size),
+                                          std::span(inner_bytes, plain)))
+                    continue;
+                std::lock_guard guard(k->lock);
+                if (!k->window.update(header->counter)) {
+                    replayed = true;
+                    continue;
+                }
+                key = k.get();
+                break;
+            }
+        }
+        if (!key) {
+            w.drop(replayed ? Drop::replay : expired ? Drop::key_expired : Drop::auth_failed);
+            continue;
+        }
+        key->bytes.fetch_add(plain, std::memory_order_relaxed);
+        auto inner = parse_inner(ByteView(inner_bytes, plain));
+        if (!inner) {
+            w.drop(Drop::not_ip);
+            continue;
+        }
+        if (!(inner->source == p.peer_address)) {
+            w.drop(Drop::wrong_source);
+            continue;
+        }
+        if (!(inner->destination == p.our_address)) {
+            w.drop(Drop::wrong_destination);
+            continue;
+        }
+        p.counters->rx_bytes.fetch_add(inner->length, std::memory_order_relaxed);
+        p.counters->rx_packets.fetch_add(1, std::memory_order_relaxed);
+        if (p.counters->last_rx.load(std::memory_order_relaxed) != now)
+            p.counters->last_rx.store(now, std::memory_order_relaxed);
+        if (::write(w.tun, inner_bytes, inner->length) < 0) w.drop(Drop::tun_write_failed);
+    }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DataPlane>> DataPlane::open(Config config) {
+    if (config.mtu < min_mtu || config.mtu > max_mtu)
+        return make_error(Errc::usage, "the MTU must be {} to {}, not {}", min_mtu, max_mtu,
+                          config.mtu);
+    if (config.threads == 0)
+        config.threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+    if (config.threads > 64) return make_error(Errc::usage, "at most 64 threads");
+    auto tun = CUG_TRY(TunDevice::open(config.interface, config.threads));
+    auto netlink = CUG_TRY(Netlink::open());
+    CUG_CHECK(netlink.set_link(tun.index(), config.mtu, true));
+    auto impl = std::make_unique<Impl>(std::move(config), std::move(tun), std::move(netlink));
+    CUG_CHECK(impl->open_sockets());
+    return std::unique_ptr<DataPlane>(std::move(impl));
+}
+
+}  // namespace cug::dataplane

@@ -1,0 +1,118 @@
+// cug-tun's data plane (docs/DATA-PLANE.md): the TUN device, one worker
+// thread per queue with its own UDP socket (SO_REUSEPORT, one port), and the
+// table of pairs the session's keys describe.
+//
+// The agent thread owns the picture: it calls update() with the session's
+// groups and pairs whenever cugd's pushes change them (or clear() when the
+// session ends), and the workers take the new table at their next batch. The
+// workers never block on the agent, and the agent never waits for a worker.
+#pragma once
+
+#include "core/result.hpp"
+#include "net/address.hpp"
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cug::dataplane {
+
+struct Config {
+    std::string interface = "cug0";
+    unsigned threads = 0;  // 0: one per online CPU (at most 8)
+    std::uint16_t port = 51820;
+    unsigned mtu = 1420;
+    // How long a pair's previous receive key stays after a rotation switched
+    // to the new one (packets already on their way).
+    std::chrono::seconds rotation_grace{5};
+};
+
+// What the session says (keys are borrowed for the call; the data plane keeps
+// only its own cipher contexts).
+struct GroupView {
+    std::string name;
+    net::Prefix prefix;
+    net::Address address;  // ours
+};
+struct KeyView {
+    std::uint64_t key_id = 0;
+    ByteView send_key, recv_key;
+};
+struct PeerView {
+    std::string user, group;
+    net::Address address;
+    std::optional<net::Endpoint> endpoint;
+    std::uint32_t send_index = 0, recv_index = 0;
+    std::int64_t not_after = 0;
+    KeyView current;
+    std::optional<KeyView> next;  // installed by a rotation, not yet active
+};
+struct View {
+    std::vector<GroupView> groups;
+    std::vector<PeerView> peers;
+};
+
+// Why packets were dropped; every drop counts under exactly one reason.
+enum class Drop : unsigned {
+    malformed,        // too short, wrong type, truncated
+    unknown_index,    // no pair has this receiver index (before any crypto)
+    auth_failed,      // the tag did not verify
+    replay,           // counter seen before or behind the window
+    key_expired,      // the direction key passed its not-after time or 2^36 bytes
+    wrong_source,     // inner source is not the peer's overlay address
+    wrong_destination,// inner destination is not ours in the pair's group
+    not_ip,           // from the TUN: not an IPv4/IPv6 packet
+    no_peer,          // from the TUN: no logged-in member has that address
+    not_our_source,   // from the TUN: source is not our address in that group
+    no_endpoint,      // the peer's UDP endpoint is not known yet
+    too_big,          // larger than the MTU
+    send_failed,      // sendmmsg refused it
+    tun_write_failed, // the TUN refused it
+    count_
+};
+inline constexpr std::size_t drop_reasons = static_cast<std::size_t>(Drop::count_);
+const char* drop_name(Drop reason);
+
+struct PeerStats {
+    std::string user, group;
+    std::uint64_t rx_bytes = 0, tx_bytes = 0, rx_packets = 0, tx_packets = 0;
+    std::int64_t last_rx = 0, last_tx = 0;  // unix seconds, 0: never
+};
+
+struct Stats {
+    std::string interface;
+    unsigned mtu = 0, threads = 0;
+    std::uint16_t port = 0;
+    std::array<std::uint64_t, drop_reasons> drops{};
+    std::vector<PeerStats> peers;
+};
+
+class DataPlane {
+  public:
+    // Opens the TUN device (configured and up, no addresses yet), the UDP
+    // sockets and the netlink socket; no threads yet, so that the caller can
+    // drop privileges first.
+    static Result<std::unique_ptr<DataPlane>> open(Config config);
+    virtual ~DataPlane() = default;
+
+    virtual Result<void> start_workers() = 0;
+    // Installs the session's picture: addresses on the device for its groups,
+    // pairs and keys for the workers. Errors concern only the device's
+    // addresses; the keys are installed regardless.
+    virtual Result<void> update(const View& view) = 0;
+    // The session ended: every key goes, and the device's addresses.
+    virtual void clear() = 0;
+    virtual Stats stats() const = 0;
+
+    virtual std::uint16_t port() const = 0;
+    // Datagrams on the data plane's port that are not data packets (cugd's
+    // answers to the UDP hello) arrive here, one per read.
+    virtual int control_fd() const = 0;
+    virtual void send_control(ByteView datagram, const net::Endpoint& to) = 0;
+};
+
+}  // namespace cug::dataplane

@@ -1,0 +1,172 @@
+#include "dataplane/tun.hpp"
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <linux/if_addr.h>
+#include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace cug::dataplane {
+
+Result<TunDevice> TunDevice::open(const std::string& name, unsigned queues) {
+    if (name.empty() || name.size() >= IFNAMSIZ || name.find('/') != std::string::npos ||
+        name == "." || name == "..")
+        return make_error(Errc::usage, "'{}' is not an interface name (1 to {} characters)", name,
+                          IFNAMSIZ - 1);
+    if (queues == 0) queues = 1;
+    if (if_nametoindex(name.c_str()) != 0)
+        return make_error(Errc::exists, "an interface named {} exists already", name);
+    TunDevice dev;
+    dev.name_ = name;
+    for (unsigned i = 0; i < queues; ++i) {
+        const int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+            return make_error(errno == EACCES || errno == EPERM ? Errc::permission : Errc::os,
+                              "opening /dev/net/tun: {}", std::strerror(errno));
+        dev.fds_.push_back(fd);
+        ifreq ifr{};
+        std::memcpy(ifr.ifr_name, name.data(), name.size());
+        ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE;
+        if (::ioctl(fd, TUNSETIFF, &ifr) != 0)
+            return make_error(errno == EPERM ? Errc::permission : Errc::os,
+                              "creating TUN device {}: {}", name, std::strerror(errno));
+    }
+    dev.index_ = static_cast<int>(if_nametoindex(name.c_str()));
+    if (dev.index_ == 0)
+        return make_error(Errc::os, "TUN device {} vanished: {}", name, std::strerror(errno));
+    return dev;
+}
+
+TunDevice::TunDevice(TunDevice&& o) noexcept
+    : name_(std::move(o.name_)), index_(o.index_), fds_(std::move(o.fds_)) {
+    o.fds_.clear();
+}
+
+TunDevice::~TunDevice() {
+    for (int fd : fds_) ::close(fd);
+}
+
+Result<Netlink> Netlink::open() {
+    Netlink n;
+    n.fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (n.fd_ < 0) return make_error(Errc::os, "opening rtnetlink: {}", std::strerror(errno));
+    sockaddr_nl local{};
+    local.nl_family = AF_NETLINK;
+    if (::bind(n.fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)
+        return make_error(Errc::os, "binding rtnetlink: {}", std::strerror(errno));
+    timeval tv{2, 0};
+    setsockopt(n.fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return n;
+}
+
+Netlink::Netlink(Netlink&& o) noexcept : fd_(o.fd_), seq_(o.seq_) { o.fd_ = -1; }
+Netlink::~Netlink() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+namespace {
+
+struct Request {
+    nlmsghdr header;
+    union {
+        ifinfomsg link;
+        ifaddrmsg addr;
+    };
+    alignas(NLMSG_ALIGNTO) std::uint8_t attributes[128];
+};
+
+void add_attribute(Request& r, std::uint16_t type, const void* data, std::size_t size) {
+    auto* a = reinterpret_cast<rtattr*>(reinterpret_cast<std::uint8_t*>(&r) +
+                                        NLMSG_ALIGN(r.header.nlmsg_len));
+    a->rta_type = type;
+    a->rta_len = static_cast<std::uint16_t>(RTA_LENGTH(size));
+    std::memcpy(RTA_DATA(a), data, size);
+    r.header.nlmsg_len = static_cast<std::uint32_t>(NLMSG_ALIGN(r.header.nlmsg_len) +
+                                                    RTA_ALIGN(a->rta_len));
+}
+
+}  // namespace
+
+Result<void> Netlink::request(void* message, std::size_t size, std::string_view what) {
+    auto* h = static_cast<nlmsghdr*>(message);
+    h->nlmsg_seq = ++seq_;
+    h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    if (::sendto(fd_, message, size, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
+        return make_error(Errc::os, "{}: {}", what, std::strerror(errno));
+    alignas(nlmsghdr) std::uint8_t buf[8192];
+    for (;;) {
+        ssize_t got = ::recv(fd_, buf, sizeof buf, 0);
+        if (got < 0) return make_error(Errc::os, "{}: no answer from the kernel: {}", what,
+                                     std::strerror(errno));
+        unsigned n = static_cast<unsigned>(got);
+        for (auto* r = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(r, n); r = NLMSG_NEXT(r, n)) {
+            if (r->nlmsg_seq != seq_ || r->nlmsg_type != NLMSG_ERROR) continue;
+            const int error = -static_cast<const nlmsgerr*>(NLMSG_DATA(r))->error;
+            if (error == 0) return ok();
+            return make_error(error == EPERM ? Errc::permission : Errc::os, "{}: {}", what,
+                              std::strerror(error));
+        }
+    }
+}
+
+Result<void> Netlink::set_link(int index, unsigned mtu, bool up) {
+    Request r{};
+    r.header.nlmsg_len = NLMSG_LENGTH(sizeof(ifinfomsg));
+    r.header.nlmsg_type = RTM_NEWLINK;
+    r.link.ifi_family = AF_UNSPEC;
+    r.link.ifi_index = index;
+    r.link.ifi_change = IFF_UP;
+    r.link.ifi_flags = up ? IFF_UP : 0;
+    const std::uint32_t m = mtu;
+    add_attribute(r, IFLA_MTU, &m, sizeof m);
+    return request(&r, r.header.nlmsg_len, "configuring the interface");
+}
+
+namespace {
+
+Request address_request(std::uint16_t type, int index, const net::Address& address,
+                        unsigned prefix_length) {
+    Request r{};
+    r.header.nlmsg_len = NLMSG_LENGTH(sizeof(ifaddrmsg));
+    r.header.nlmsg_type = type;
+    r.addr.ifa_family = static_cast<std::uint8_t>(address.family());
+    r.addr.ifa_prefixlen = static_cast<std::uint8_t>(prefix_length);
+    r.addr.ifa_scope = RT_SCOPE_UNIVERSE;
+    r.addr.ifa_index = static_cast<std::uint32_t>(index);
+    const auto bytes = address.bytes();
+    add_attribute(r, IFA_LOCAL, bytes.data(), bytes.size());
+    add_attribute(r, IFA_ADDRESS, bytes.data(), bytes.size());
+    if (!address.is_v4()) {
+        const std::uint32_t flags = IFA_F_NODAD;
+        r.addr.ifa_flags = IFA_F_NODAD;
+        add_attribute(r, IFA_FLAGS, &flags, sizeof flags);
+    }
+    return r;
+}
+
+}  // namespace
+
+Result<void> Netlink::add_address(int index, const net::Address& address, unsigned prefix_length) {
+    Request r = address_request(RTM_NEWADDR, index, address, prefix_length);
+    r.header.nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
+    return request(&r, r.header.nlmsg_len,
+                   fmt::format("adding {}/{}", address.to_string(), prefix_length));
+}
+
+Result<void> Netlink::delete_address(int index, const net::Address& address,
+                                     unsigned prefix_length) {
+    Request r = address_request(RTM_DELADDR, index, address, prefix_length);
+    return request(&r, r.header.nlmsg_len,
+                   fmt::format("removing {}/{}", address.to_string(), prefix_length));
+}
+
+}  // namespace cug::dataplane
