@@ -79,10 +79,13 @@ struct DirectionKey {
             k->contexts.push_back(CUG_TRY(crypto::Aes256Gcm::create(key)));
         return k;
     }
-    bool usable(std::int64_t now) const {
+    // A previous key past its grace is as good as gone.
+    bool retired(std::int64_t now) const {
         const std::int64_t u = until.load(std::memory_order_relaxed);
-        return now < not_after && (u == 0 || now < u) &&
-               bytes.load(std::memory_order_relaxed) < max_key_bytes;
+        return u != 0 && now >= u;
+    }
+    bool expired(std::int64_t now) const {
+        return now >= not_after || bytes.load(std::memory_order_relaxed) >= max_key_bytes;
     }
 };
 
@@ -424,7 +427,7 @@ void Impl::from_tun(unsigned id, Worker& w, const Table& table) {
             continue;
         }
         DirectionKey& key = *p.send;
-        if (!key.usable(now)) {
+        if (key.expired(now)) {
             w.drop(Drop::key_expired);
             continue;
         }
@@ -511,7 +514,8 @@ void Impl::from_udp(unsigned id, Worker& w, const Table& table) {
             for (const auto& k : p.recv) {
                 const bool hinted = static_cast<std::uint8_t>(k->key_id) == header->key_hint;
                 if (hinted != (pass == 0)) continue;
-                if (!k->usable(now)) {
+                if (k->retired(now)) continue;
+                if (k->expired(now)) {
                     expired = true;
                     continue;
                 }

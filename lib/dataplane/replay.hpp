@@ -1,6 +1,6 @@
 // The anti-replay window of one receiving direction key (RFC 6479's bitmap,
-// as WireGuard uses it): counters up to `window` behind the highest seen are
-// accepted once each; older ones are refused. check() is read-only and comes
+// as WireGuard uses it): counters among the last `window` (the highest taken
+// included) are accepted once each; older ones are refused. check() is read-only and comes
 // before the tag check; update() only after the tag has verified, so forged
 // packets cannot slide the window.
 #pragma once

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <linux/if_addr.h>
+#include <linux/if_link.h>
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -82,14 +83,21 @@ struct Request {
     alignas(NLMSG_ALIGNTO) std::uint8_t attributes[128];
 };
 
-void add_attribute(Request& r, std::uint16_t type, const void* data, std::size_t size) {
+rtattr* add_attribute(Request& r, std::uint16_t type, const void* data, std::size_t size) {
     auto* a = reinterpret_cast<rtattr*>(reinterpret_cast<std::uint8_t*>(&r) +
                                         NLMSG_ALIGN(r.header.nlmsg_len));
     a->rta_type = type;
     a->rta_len = static_cast<std::uint16_t>(RTA_LENGTH(size));
-    std::memcpy(RTA_DATA(a), data, size);
+    if (size) std::memcpy(RTA_DATA(a), data, size);
     r.header.nlmsg_len = static_cast<std::uint32_t>(NLMSG_ALIGN(r.header.nlmsg_len) +
                                                     RTA_ALIGN(a->rta_len));
+    return a;
+}
+// A nested attribute ends where the message ends now.
+void end_nest(Request& r, rtattr* nest) {
+    nest->rta_len = static_cast<std::uint16_t>(reinterpret_cast<std::uint8_t*>(&r) +
+                                               r.header.nlmsg_len -
+                                               reinterpret_cast<std::uint8_t*>(nest));
 }
 
 }  // namespace
@@ -119,6 +127,23 @@ Result<void> Netlink::request(void* message, std::size_t size, std::string_view 
 }
 
 Result<void> Netlink::set_link(int index, unsigned mtu, bool up) {
+    {
+        // No IPv6 link-local address: the device carries only the groups'
+        // addresses, and sends nothing of its own (router solicitations).
+        Request g{};
+        g.header.nlmsg_len = NLMSG_LENGTH(sizeof(ifinfomsg));
+        g.header.nlmsg_type = RTM_NEWLINK;
+        g.link.ifi_family = AF_UNSPEC;
+        g.link.ifi_index = index;
+        rtattr* spec = add_attribute(g, IFLA_AF_SPEC, nullptr, 0);
+        rtattr* inet6 = add_attribute(g, AF_INET6, nullptr, 0);
+        const std::uint8_t none = IN6_ADDR_GEN_MODE_NONE;
+        add_attribute(g, IFLA_INET6_ADDR_GEN_MODE, &none, sizeof none);
+        end_nest(g, inet6);
+        end_nest(g, spec);
+        // A kernel without IPv6 refuses this; the device works without it.
+        (void)request(&g, g.header.nlmsg_len, "turning off IPv6 link-local addresses");
+    }
     Request r{};
     r.header.nlmsg_len = NLMSG_LENGTH(sizeof(ifinfomsg));
     r.header.nlmsg_type = RTM_NEWLINK;

@@ -269,8 +269,10 @@ Result<void> AgentImpl::apply_push(const wire::Message& outer) {
                 if (p.user == push.user) p.endpoint = push.endpoint;
             break;
         case Kind::rekey: {
-            // Installed for receiving; sending switches on "activate".
+            // Installed for receiving (in the data plane before cugd hears
+            // so); sending switches on "activate".
             held_->pending[push.group] = {push.key_id, std::move(push.peers)};
+            sync_dataplane();
             wire::Message done;
             CUG_CHECK(done.add("type", "rekeyed"));
             CUG_CHECK(done.add("group", push.group));

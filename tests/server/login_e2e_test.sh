@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Login end to end on loopback: cugd, cug-tun agents, cug-login with virtual
-# cards through the real pcscd, cug-logout; every refusal with its own status;
-# pushes of peers and groups, the observed UDP endpoint, presence checks.
+# Login end to end: cugd in a server namespace, a cug-tun per terminal
+# namespace, cug-login with virtual cards through the real pcscd, cug-logout;
+# every refusal with its own status; pushes of peers and groups, the observed
+# UDP endpoint, presence checks.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../support/pcsc.sh"
-trap 'pcsc_stop; cleanup' EXIT
-LOGIN="$CUG_BIN/cug-login"; LOGOUT="$CUG_BIN/cug-logout"; TUN="$CUG_BIN/cug-tun"
+. "$(dirname "$0")/../support/netns.sh"
+. "$(dirname "$0")/../support/terminals.sh"
+trap 'pcsc_stop; cleanup; net_down' EXIT
+LOGIN="$CUG_BIN/cug-login"; LOGOUT="$CUG_BIN/cug-logout"
+net_up 4
+CUGD_NS=$NET_SERVER
 
 new_store
 pcsc_start 5
-expect 0 admin group add VPN1 --prefix 10.0.0.0/24
-expect 0 admin group add VPN2 --prefix 10.0.1.0/24
+expect 0 admin group add VPN1 --prefix 198.51.100.0/24
+expect 0 admin group add VPN2 --prefix 203.0.113.0/24
 n=0
 for u in A B C D; do
   expect 0 with_password "passwd$n-$u" admin user add "USER-$u" --password-fd 3
@@ -24,42 +29,16 @@ expect 0 admin member add VPN1 USER-B
 expect 0 admin member add VPN2 USER-C
 expect 0 admin member add VPN2 USER-D
 cugd_start --idle-seconds 5 --presence-seconds 2
-SERVER="127.0.0.1:$CUGD_PORT"
+SERVER="192.0.2.1:$CUGD_PORT"
+SERVER_AT=("" "$SERVER" "$SERVER" "$SERVER" "$SERVER")
 
-# One agent per terminal.
-tun_start() {
-  mkdir -p "$WORK/t$1"
-  "$TUN" --interface cug0 --port 0 --socket-dir "$WORK/t$1" 2>>"$WORK/tun$1.log" &
-  cleanup_pids+=($!)
-  eval "TUN_PID_$1=$!"
-  for _ in $(seq 100); do [ -S "$WORK/t$1/cug0.sock" ] && return 0; sleep 0.02; done
-  fail "cug-tun $1 did not start"
-}
-login() {  # login TERMINAL READER PIN PASSWORD [options]
-  local t=$1 r=$2 pin=$3 pw=$4; shift 4
-  "$LOGIN" --server "$SERVER" --reader "$(reader_name "$r")" --socket-dir "$WORK/t$t" \
-    --pin-fd 3 --password-fd 4 "$@" 3< <(echo "$pin") 4< <(echo "$pw")
-}
 tun_start 1; tun_start 2; tun_start 3; tun_start 4
-# show T EXPR: a Python expression over terminal T's `cug-tun show --json`.
-show() { "$TUN" --socket-dir "$WORK/t$1" show --json | json_get "$2"; }
-# until T EXPR WANT: waits up to 3 s for show T EXPR to print WANT.
-until_shows() {
-  local got
-  for _ in $(seq 60); do
-    got=$(show "$1" "$2")
-    [ "$got" = "$3" ] && return 0
-    sleep 0.05
-  done
-  fail "terminal $1: $2 is '$got', not '$3'"
-}
-peers_of() { show "$1" '" ".join(sorted(p["user"] + "@" + p["group"] for p in d["peers"]))'; }
 
 expect 0 login 1 0 246800 passwd0-A
 contains "$OUT" "logged in as USER-A at cug0"
-contains "$OUT" "VPN1: 10.0.0.1 in 10.0.0.0/24, 0 peers online"
+contains "$OUT" "VPN1: 198.51.100.1 in 198.51.100.0/24, 0 peers online"
 expect 0 login 2 1 246801 passwd1-B --json
-[ "$(printf '%s' "$OUT" | json_get 'd["user"], d["groups"][0]["address"], d["peers"]')" = "USER-B 10.0.0.2 1" ] ||
+[ "$(printf '%s' "$OUT" | json_get 'd["user"], d["groups"][0]["address"], d["peers"]')" = "USER-B 198.51.100.2 1" ] ||
   fail "USER-B's login: $OUT"
 expect 0 "$TUN" --socket-dir "$WORK/t2" show --json
 [ "$(printf '%s' "$OUT" | json_get 'd["state"], d["user"], [p["user"] for p in d["peers"]]')" = "connected USER-B ['USER-A']" ] ||
@@ -68,17 +47,17 @@ expect 0 login 3 2 246802 passwd2-C
 expect 0 login 4 3 246803 passwd3-D
 # Each terminal's endpoint is the UDP source cugd saw on its hello.
 for t in 1 2 3 4; do
-  until_shows "$t" 'd["endpoint"]' "127.0.0.1:$(show "$t" 'd["listen_port"]')"
+  until_shows "$t" 'd["endpoint"]' "192.0.2.1$t:51820"
 done
 expect 0 admin session list --json
 table=$(printf '%s' "$OUT" | json_get '"; ".join(r["group"] + " " + r["user"] + " " + r["overlay"] + " " + r["terminal"] for r in d)')
-want="VPN1 USER-A 10.0.0.1 127.0.0.1:$(show 1 'd["listen_port"]'); VPN1 USER-B 10.0.0.2 127.0.0.1:$(show 2 'd["listen_port"]')"
-want="$want; VPN2 USER-C 10.0.1.1 127.0.0.1:$(show 3 'd["listen_port"]'); VPN2 USER-D 10.0.1.2 127.0.0.1:$(show 4 'd["listen_port"]')"
+want="VPN1 USER-A 198.51.100.1 192.0.2.11:51820; VPN1 USER-B 198.51.100.2 192.0.2.12:51820"
+want="$want; VPN2 USER-C 203.0.113.1 192.0.2.13:51820; VPN2 USER-D 203.0.113.2 192.0.2.14:51820"
 [ "$table" = "$want" ] || fail "the registration table (drawing 8): $table, not $want"
 pass "the four patent users logged in; the registration table is drawing 8 with observed endpoints"
 
 # Pushes: A learned of B after A's login, with B's endpoint; C and D of each other.
-until_shows 1 '[(p["user"], p["endpoint"]) for p in d["peers"]]' "[('USER-B', '127.0.0.1:$(show 2 'd["listen_port"]')')]"
+until_shows 1 '[(p["user"], p["endpoint"]) for p in d["peers"]]' "[('USER-B', '192.0.2.12:51820')]"
 until_shows 3 '[p["user"] for p in d["peers"]]' "['USER-D']"
 until_shows 4 '[p["user"] for p in d["peers"]]' "['USER-C']"
 pass "peer-up pushes: each terminal knows the other member of its group and its endpoint"
@@ -102,9 +81,9 @@ expect 13 login 1 0 999999 passwd0-A
 contains "$ERR" "wrong PIN (2 tries left)"
 expect 0 login 1 0 246800 passwd0-A   # the right PIN resets the count
 until_shows 2 'len(d["peers"])' 1    # B was told A's old session ended and got the new one
-expect 18 "$LOGIN" --server "$SERVER" --reader "$(reader_name 0)" --socket-dir "$WORK/none" --pin-fd 3 --password-fd 4 3< <(echo 246800) 4< <(echo passwd0-A)
+expect 18 in_term 1 "$LOGIN" --server "$SERVER" --reader "$(reader_name 0)" --socket-dir "$WORK/none" --pin-fd 3 --password-fd 4 3< <(echo 246800) 4< <(echo passwd0-A)
 contains "$ERR" "cug-tun is not running"
-expect 17 "$LOGIN" --server "127.0.0.1:$(free_port)" --reader "$(reader_name 0)" --socket-dir "$WORK/t1" --pin-fd 3 --password-fd 4 3< <(echo 246800) 4< <(echo passwd0-A)
+expect 17 in_term 1 "$LOGIN" --server "192.0.2.1:7444" --reader "$(reader_name 0)" --socket-dir "$WORK/t1" --pin-fd 3 --password-fd 4 3< <(echo 246800) 4< <(echo passwd0-A)
 contains "$ERR" "cannot reach cugd"
 expect 15 login 1 4 246800 passwd0-A
 expect 0 admin user disable USER-C
@@ -175,8 +154,7 @@ pass "a member added gets the group live; a member removed loses it and its peer
 # cugd killed and restarted: the registration stays and the agent resumes.
 kill -9 "$CUGD_PID"; wait "$CUGD_PID" 2>/dev/null || true
 rm -f "$CUGD_SOCKET"
-"$CUGD_BIN" --store "$STORE" --listen "$SERVER" --control-socket "$CUGD_SOCKET" --idle-seconds 5 --presence-seconds 2 2>>"$WORK/cugd.log" &
-CUGD_PID=$!; cleanup_pids+=("$CUGD_PID")
+cugd_start --idle-seconds 5 --presence-seconds 2
 for _ in $(seq 200); do
   state=$("$TUN" --socket-dir "$WORK/t1" show --json | json_get 'd["state"]')
   [ "$state" = connected ] && [ -S "$CUGD_SOCKET" ] &&

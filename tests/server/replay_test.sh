@@ -5,11 +5,15 @@
 # logs in.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../support/pcsc.sh"
-trap 'pcsc_stop; cleanup' EXIT
+. "$(dirname "$0")/../support/netns.sh"
+. "$(dirname "$0")/../support/terminals.sh"
+trap 'pcsc_stop; cleanup; net_down' EXIT
+net_up 1
+CUGD_NS=$NET_SERVER
 
 new_store
 pcsc_start 1
-expect 0 admin group add VPN1 --prefix 10.0.0.0/24
+expect 0 admin group add VPN1 --prefix 198.51.100.0/24
 expect 0 with_password "passwd1-A" admin user add USER-A --password-fd 3
 card_init A
 card_insert A 0
@@ -18,14 +22,14 @@ expect 0 admin member add VPN1 USER-A
 cugd_start
 
 # The recorder: forwards every connection, keeps the client's writes of the
-# first one as length-prefixed chunks.
-PROXY_PORT=$(free_port)
-python3 - "$PROXY_PORT" "$CUGD_PORT" "$WORK/recording" <<'PY' 2>>"$WORK/proxy.log" &
+# first one as length-prefixed chunks. It runs in the server's namespace.
+PROXY_PORT=7444
+ip netns exec "$NET_SERVER" python3 - "$PROXY_PORT" "$CUGD_PORT" "$WORK/recording" <<'PY' 2>>"$WORK/proxy.log" &
 import socket, struct, sys, threading
 listen_port, target_port, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 server = socket.socket()
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind(("127.0.0.1", listen_port))
+server.bind(("0.0.0.0", listen_port))
 server.listen(8)
 first = [True]
 def pipe(src, dst, record):
@@ -55,14 +59,11 @@ while True:
     threading.Thread(target=pipe, args=(upstream, client, None), daemon=True).start()
 PY
 cleanup_pids+=($!)
-for _ in $(seq 100); do ss -Htln | grep -q ":$PROXY_PORT " && break; sleep 0.02; done
+for _ in $(seq 100); do in_server ss -Htln | grep -q ":$PROXY_PORT " && break; sleep 0.02; done
 
-mkdir -p "$WORK/t1"
-"$CUG_BIN/cug-tun" --port 0 --socket-dir "$WORK/t1" 2>>"$WORK/tun.log" &
-cleanup_pids+=($!)
-for _ in $(seq 100); do [ -S "$WORK/t1/cug0.sock" ] && break; sleep 0.02; done
-expect 0 "$CUG_BIN/cug-login" --server "127.0.0.1:$PROXY_PORT" --reader "$(reader_name 0)" \
-  --socket-dir "$WORK/t1" --pin-fd 3 --password-fd 4 3< <(echo 246800) 4< <(echo passwd1-A)
+tun_start 1
+SERVER_AT=("" "192.0.2.1:$PROXY_PORT")
+expect 0 login 1 0 246800 passwd1-A
 [ -s "$WORK/recording" ] || fail "the proxy recorded nothing"
 logins() { admin audit --json | json_get 'len([e for e in d if e["action"] == "session.login"])'; }
 before=$(logins)
@@ -70,7 +71,7 @@ session_before=$(admin session list --json | json_get 'd[0]["since"]')
 [ "$before" = 1 ] || fail "expected one login, audit shows $before"
 
 # Replay: each recorded chunk after the server answered the previous one.
-answer=$(python3 - "$CUGD_PORT" "$WORK/recording" <<'PY'
+answer=$(in_term 1 python3 - "$CUGD_PORT" "$WORK/recording" <<'PY'
 import socket, struct, sys
 port, path = int(sys.argv[1]), sys.argv[2]
 data = open(path, "rb").read()
@@ -79,7 +80,7 @@ while i < len(data):
     (n,) = struct.unpack(">I", data[i:i + 4])
     chunks.append(data[i + 4:i + 4 + n])
     i += 4 + n
-s = socket.create_connection(("127.0.0.1", port))
+s = socket.create_connection(("192.0.2.1", port))
 s.settimeout(3)
 got = 0
 closed = False

@@ -1,0 +1,76 @@
+// The TUN device and rtnetlink, for real: in a network namespace of a child
+// process (skipped when not root).
+#include "dataplane/tun.hpp"
+
+#include <doctest/doctest.h>
+
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <set>
+#include <string>
+
+using namespace cug;
+using namespace cug::dataplane;
+
+namespace {
+
+std::set<std::string> addresses_of(const std::string& name) {
+    std::set<std::string> out;
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) return out;
+    for (auto* a = list; a; a = a->ifa_next) {
+        if (!a->ifa_addr || a->ifa_name != name) continue;
+        if (a->ifa_addr->sa_family != AF_INET && a->ifa_addr->sa_family != AF_INET6) continue;
+        out.insert(net::endpoint_from_sockaddr(a->ifa_addr).address.to_string());
+    }
+    freeifaddrs(list);
+    return out;
+}
+
+// What the child checks; the status says which step failed (0: all good).
+int child() {
+    if (unshare(CLONE_NEWNET) != 0) return 2;
+    auto tun = TunDevice::open("cugtest0", 2);
+    if (!tun || tun->queues().size() != 2 || tun->index() == 0) return 3;
+    if (auto again = TunDevice::open("cugtest0", 1); again || again.error().code != Errc::exists)
+        return 4;
+    auto nl = Netlink::open();
+    if (!nl || !nl->set_link(tun->index(), 1420, true)) return 5;
+    const auto v4 = *net::Address::parse("198.51.100.7");
+    const auto v6 = *net::Address::parse("fd00:2::7");
+    if (!nl->add_address(tun->index(), v4, 24) || !nl->add_address(tun->index(), v6, 64)) return 6;
+    if (addresses_of("cugtest0") != std::set<std::string>{"198.51.100.7", "fd00:2::7"}) {
+        for (const auto& a : addresses_of("cugtest0")) std::fprintf(stderr, "cugtest0 has %s\n", a.c_str());
+        return 7;
+    }
+    if (!nl->delete_address(tun->index(), v4, 24)) return 8;
+    if (addresses_of("cugtest0") != std::set<std::string>{"fd00:2::7"}) return 9;
+    if (nl->delete_address(tun->index(), v4, 24)) return 10;  // not there any more
+    if (TunDevice::open("bad/name", 1) || TunDevice::open("", 1) ||
+        TunDevice::open("sixteen-chars-xx", 1))
+        return 11;
+    { TunDevice gone = std::move(*tun); }
+    if (if_nametoindex("cugtest0") != 0) return 12;  // not persistent: it went with its queues
+    return 0;
+}
+
+}  // namespace
+
+TEST_CASE("a multi-queue TUN device, configured over rtnetlink, goes with its last queue") {
+    if (geteuid() != 0) {
+        MESSAGE("skipped: needs root for a network namespace");
+        return;
+    }
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) _exit(child());
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+}
