@@ -60,3 +60,17 @@ while not data.endswith(b"\n\n"):
 print(data.decode(), end="")
 PY
 }
+
+# patent_users: USER-A..D with passwords passwd0-A..passwd3-D, each with a
+# virtual card enrolled in readers 0..3 with PINs 246800..246803 (needs
+# tests/support/pcsc.sh and pcsc_start).
+patent_users() {
+  local n=0 u
+  for u in A B C D; do
+    expect 0 with_password "passwd$n-$u" admin user add "USER-$u" --password-fd 3
+    card_init "$u"
+    card_insert "$u" "$n"
+    expect 0 admin card enroll "USER-$u" --reader "$(reader_name $n)" --new-pin-fd 3 3< <(echo "24680$n")
+    n=$((n + 1))
+  done
+}

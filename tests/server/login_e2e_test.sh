@@ -16,14 +16,7 @@ new_store
 pcsc_start 5
 expect 0 admin group add VPN1 --prefix 198.51.100.0/24
 expect 0 admin group add VPN2 --prefix 203.0.113.0/24
-n=0
-for u in A B C D; do
-  expect 0 with_password "passwd$n-$u" admin user add "USER-$u" --password-fd 3
-  card_init "$u"
-  card_insert "$u" "$n"
-  expect 0 admin card enroll "USER-$u" --reader "$(reader_name $n)" --new-pin-fd 3 3< <(echo "24680$n")
-  n=$((n + 1))
-done
+patent_users
 expect 0 admin member add VPN1 USER-A
 expect 0 admin member add VPN1 USER-B
 expect 0 admin member add VPN2 USER-C
