@@ -61,7 +61,7 @@ class SpinLock {
 // two threads at once).
 struct DirectionKey {
     std::uint64_t key_id = 0;
-    std::int64_t not_after = 0;
+    std::atomic<std::int64_t> not_after{0};  // the pair's, as the latest picture says
     std::vector<crypto::Aes256Gcm> contexts;
     std::atomic<std::uint64_t> bytes{0};
     std::atomic<std::int64_t> until{0};  // receive keys after a rotation: kept until then
@@ -85,7 +85,8 @@ struct DirectionKey {
         return u != 0 && now >= u;
     }
     bool expired(std::int64_t now) const {
-        return now >= not_after || bytes.load(std::memory_order_relaxed) >= max_key_bytes;
+        return now >= not_after.load(std::memory_order_relaxed) ||
+               bytes.load(std::memory_order_relaxed) >= max_key_bytes;
     }
 };
 
@@ -272,6 +273,7 @@ Result<void> Impl::update(const View& view) {
         };
         if (was && was->send->key_id == v.current.key_id) {
             p.send = was->send;
+            p.send->not_after = v.not_after;
         } else {
             p.send = CUG_TRY(
                 DirectionKey::make(v.current.key_id, v.current.send_key, v.not_after, workers));
@@ -281,12 +283,14 @@ Result<void> Impl::update(const View& view) {
             current = CUG_TRY(
                 DirectionKey::make(v.current.key_id, v.current.recv_key, v.not_after, workers));
         current->until = 0;
+        current->not_after = v.not_after;
         p.recv.push_back(current);
         if (v.next) {
             auto installed = find_recv(v.next->key_id);
             if (!installed)
                 installed = CUG_TRY(
                     DirectionKey::make(v.next->key_id, v.next->recv_key, v.not_after, workers));
+            installed->not_after = v.not_after;
             p.recv.push_back(installed);
         }
         if (was) {

@@ -451,6 +451,9 @@ void AgentImpl::channel_readable() {
 }
 
 void AgentImpl::keepalive(std::int64_t now) {
+    // The session's end holds even when cugd cannot say so: the keys go.
+    if (held_ && held_->bundle.expires > 0 && now >= held_->bundle.expires)
+        return forget("the session reached its end");
     if (state_ == "reconnecting" && held_ && now >= next_attempt_) {
         auto resumed = connect_and_resume();
         if (!resumed) {
