@@ -392,6 +392,9 @@ void Impl::run(unsigned id) {
 struct Slots {
     static constexpr std::size_t size = header_size + max_mtu + tag_size + 64;
     std::vector<std::uint8_t> data = std::vector<std::uint8_t>(batch * size);
+    // A sealed packet kept while a first key is tried in place (a failed
+    // open wipes its output, which is the ciphertext itself).
+    std::vector<std::uint8_t> spare = std::vector<std::uint8_t>(size);
     std::array<mmsghdr, batch> msgs{};
     std::array<iovec, batch> iovs{};
     std::array<sockaddr_in6, batch> addrs{};
@@ -514,6 +517,7 @@ void Impl::from_udp(unsigned id, Worker& w, const Table& table) {
         const auto nonce = nonce_for(header->counter);
         DirectionKey* key = nullptr;
         bool expired = false, replayed = false;
+        unsigned attempts = 0;
         for (int pass = 0; pass < 2 && !key; ++pass) {
             for (const auto& k : p.recv) {
                 const bool hinted = static_cast<std::uint8_t>(k->key_id) == header->key_hint;
@@ -530,6 +534,11 @@ void Impl::from_udp(unsigned id, Worker& w, const Table& table) {
                         continue;
                     }
                 }
+                if (attempts > 0)
+                    std::memcpy(inner_bytes, s.spare.data(), plain + tag_size);
+                else if (p.recv.size() > 1)
+                    std::memcpy(s.spare.data(), inner_bytes, plain + tag_size);
+                ++attempts;
                 if (!k->contexts[id].open(nonce, ByteView(buf, header_size),
                                           ByteView(inner_bytes, plain + tag_size),
                                           std::span(inner_bytes, plain)))

@@ -215,6 +215,11 @@ int child() {
     from_peer(k_recv, 5, 9, 10, peer, ours, "old key");
     got = receive(app);
     EXPECT(std::string(got.begin(), got.end()) == "old key");
+    // A hint that names the other key (low bytes of key ids can collide):
+    // the first try fails in place, the second still has the ciphertext.
+    from_peer(k_recv, 6, 9, 11, peer, ours, "misleading hint");
+    got = receive(app);
+    EXPECT(std::string(got.begin(), got.end()) == "misleading hint");
     send_to(app, "198.51.100.2", 3000, as_bytes(std::string_view("pong")));
     got = receive(peer_fd);
     h = parse_header(got);
