@@ -156,6 +156,9 @@ int main(int argc, char** argv) {
                    "worker threads, one TUN queue and UDP socket each (0: one per CPU, at most 8)")
         ->capture_default_str()
         ->check(CLI::Range(0, 64));
+    bool no_offload = false;
+    app.add_flag("--no-offload", no_offload,
+                 "plain packets on the device: no TCP segmentation offload, no UDP GSO");
     app.add_option("--user", config.user,
                    "after set-up, run as this user keeping only CAP_NET_ADMIN");
     auto* show_cmd =
@@ -163,6 +166,7 @@ int main(int argc, char** argv) {
     show_cmd->add_flag("--json", json, "print JSON");
     if (auto status = cli::parse(app, argc, argv)) return *status;
     config.socket_dir = socket_dir;
+    config.dataplane.offload = !no_offload;
     if (*show_cmd)
         return cli::report("cug-tun",
                            show(terminal::agent_socket(config.socket_dir, config.interface), json));

@@ -2,11 +2,13 @@
 
 #include "core/time.hpp"
 #include "crypto/aead.hpp"
+#include "dataplane/offload.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/replay.hpp"
 #include "dataplane/tun.hpp"
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -132,7 +134,9 @@ struct Worker {
     int tun = -1, udp = -1, wake = -1;
     std::array<std::atomic<std::uint64_t>, drop_reasons> drops{};
     std::thread thread;
-    void drop(Drop reason) { drops[static_cast<unsigned>(reason)].fetch_add(1, std::memory_order_relaxed); }
+    void drop(Drop reason, std::size_t packets = 1) {
+        drops[static_cast<unsigned>(reason)].fetch_add(packets, std::memory_order_relaxed);
+    }
 };
 
 class Impl final : public DataPlane {
@@ -401,75 +405,152 @@ struct Slots {
     std::uint8_t* slot(unsigned i) { return data.data() + i * size; }
 };
 
+// The sending side's buffers, allocated once per thread: a read buffer for
+// one super-packet, and room for the datagrams of several.
+struct TxSlots {
+    static constexpr unsigned count = 256;
+    static constexpr unsigned messages = 64;
+    std::size_t stride = 0;
+    std::vector<std::uint8_t> read = std::vector<std::uint8_t>(vnet_header_size + 65536);
+    std::vector<std::uint8_t> data;
+    std::array<std::size_t, count> lengths{};
+    std::array<iovec, count> iovs{};
+    std::array<mmsghdr, messages> msgs{};
+    std::array<sockaddr_in6, messages> addrs{};
+    // One UDP_SEGMENT control message per message.
+    std::array<std::array<std::uint8_t, CMSG_SPACE(sizeof(std::uint16_t))>, messages> controls{};
+    explicit TxSlots(unsigned mtu)
+        : stride((header_size + mtu + tag_size + 63) / 64 * 64), data(count * stride) {}
+    std::uint8_t* slot(unsigned i) { return data.data() + i * stride; }
+};
+
 void Impl::from_tun(unsigned id, Worker& w, const Table& table) {
-    thread_local Slots s;
+    thread_local TxSlots s(config_.mtu);
     const std::int64_t now = unix_now();
-    unsigned n = 0;
-    for (unsigned reads = 0; reads < batch; ++reads) {
-        std::uint8_t* buf = s.slot(n);
-        const ssize_t r = ::read(w.tun, buf + header_size, config_.mtu + 1);
+    const bool offload = config_.offload;
+    unsigned n = 0, m = 0;  // slots and messages used
+    // A super-packet can make up to 64 KiB / MSS segments: read while there is
+    // room for as many as the smallest MSS we accept (536) would make.
+    constexpr unsigned worst = 123;
+    for (unsigned reads = 0; reads < batch && n + worst <= TxSlots::count && m + 2 <= TxSlots::messages;
+         ++reads) {
+        const ssize_t r = ::read(w.tun, s.read.data(), s.read.size());
         if (r < 0) break;
-        const auto len = static_cast<std::size_t>(r);
-        if (len > config_.mtu) {
+        VnetHeader vnet;
+        ByteView packet;
+        if (offload) {
+            if (static_cast<std::size_t>(r) <= vnet_header_size) {
+                w.drop(Drop::not_ip);
+                continue;
+            }
+            vnet = read_vnet_header(s.read.data());
+            packet = ByteView(s.read.data() + vnet_header_size, static_cast<std::size_t>(r) - vnet_header_size);
+        } else {
+            packet = ByteView(s.read.data(), static_cast<std::size_t>(r));
+        }
+        if (vnet.gso_type == 0 && packet.size() > config_.mtu) {
             w.drop(Drop::too_big);
             continue;
         }
-        auto inner = parse_inner(ByteView(buf + header_size, len));
+        const std::size_t segments =
+            segment(vnet, packet, s.slot(n) + header_size, s.stride,
+                    std::span(s.lengths.data() + n, TxSlots::count - n));
+        if (segments == 0) {
+            w.drop(Drop::not_ip);
+            continue;
+        }
+        // Every segment has the super-packet's addresses: route once.
+        auto inner = parse_inner(ByteView(s.slot(n) + header_size, s.lengths[n]));
         if (!inner) {
             w.drop(Drop::not_ip);
             continue;
         }
         auto found = table.by_address.find(key_of(inner->destination));
         if (found == table.by_address.end()) {
-            w.drop(Drop::no_peer);
+            w.drop(Drop::no_peer, segments);
             continue;
         }
         const Pair& p = table.pairs[found->second];
         if (!(inner->source == p.our_address)) {  // never from one group into another
-            w.drop(Drop::not_our_source);
+            w.drop(Drop::not_our_source, segments);
             continue;
         }
         if (!p.has_endpoint) {
-            w.drop(Drop::no_endpoint);
+            w.drop(Drop::no_endpoint, segments);
             continue;
         }
         DirectionKey& key = *p.send;
         if (key.expired(now)) {
-            w.drop(Drop::key_expired);
+            w.drop(Drop::key_expired, segments);
             continue;
         }
-        const std::uint64_t counter = key.counter.fetch_add(1, std::memory_order_relaxed);
-        key.bytes.fetch_add(len, std::memory_order_relaxed);
-        write_header(buf, Header{static_cast<std::uint8_t>(key.key_id), p.send_index, counter});
-        const auto nonce = nonce_for(counter);
-        if (!key.contexts[id].seal(nonce, ByteView(buf, header_size),
-                                   ByteView(buf + header_size, len),
-                                   std::span(buf + header_size, len + tag_size))) {
-            w.drop(Drop::send_failed);
+        // The counters for all segments at once.
+        const std::uint64_t first = key.counter.fetch_add(segments, std::memory_order_relaxed);
+        std::size_t bytes = 0;
+        bool sealed = true;
+        for (std::size_t i = 0; i < segments && sealed; ++i) {
+            std::uint8_t* buf = s.slot(n + static_cast<unsigned>(i));
+            const std::size_t len = s.lengths[n + i];
+            bytes += len;
+            write_header(buf, Header{static_cast<std::uint8_t>(key.key_id), p.send_index, first + i});
+            sealed = key.contexts[id].seal(nonce_for(first + i), ByteView(buf, header_size),
+                                           ByteView(buf + header_size, len),
+                                           std::span(buf + header_size, len + tag_size));
+            s.iovs[n + i] = {buf, header_size + len + tag_size};
+        }
+        if (!sealed) {
+            w.drop(Drop::send_failed, segments);
             continue;
         }
-        s.iovs[n] = {buf, header_size + len + tag_size};
-        s.addrs[n] = p.endpoint;
-        s.msgs[n].msg_hdr = {};
-        s.msgs[n].msg_hdr.msg_iov = &s.iovs[n];
-        s.msgs[n].msg_hdr.msg_iovlen = 1;
-        s.msgs[n].msg_hdr.msg_name = &s.addrs[n];
-        s.msgs[n].msg_hdr.msg_namelen = sizeof(sockaddr_in6);
-        p.counters->tx_bytes.fetch_add(len, std::memory_order_relaxed);
-        p.counters->tx_packets.fetch_add(1, std::memory_order_relaxed);
+        key.bytes.fetch_add(bytes, std::memory_order_relaxed);
+        p.counters->tx_bytes.fetch_add(bytes, std::memory_order_relaxed);
+        p.counters->tx_packets.fetch_add(segments, std::memory_order_relaxed);
         if (p.counters->last_tx.load(std::memory_order_relaxed) != now)
             p.counters->last_tx.store(now, std::memory_order_relaxed);
-        ++n;
+        // One message per run of datagrams the kernel may cut (UDP GSO: all
+        // the same size but the last, at most 64 KiB together).
+        for (std::size_t i = 0; i < segments;) {
+            const std::size_t size = s.iovs[n + i].iov_len;
+            std::size_t k = 1, total = size;
+            while (i + k < segments && k < 64 && total + s.iovs[n + i + k].iov_len <= 65000 &&
+                   s.iovs[n + i + k].iov_len <= size &&
+                   (s.iovs[n + i + k - 1].iov_len == size))
+                total += s.iovs[n + i + k++].iov_len;
+            if (m == TxSlots::messages) {  // cannot happen with the loop's bound; be safe
+                w.drop(Drop::send_failed, segments - i);
+                break;
+            }
+            mmsghdr& msg = s.msgs[m];
+            msg.msg_hdr = {};
+            msg.msg_hdr.msg_iov = &s.iovs[n + i];
+            msg.msg_hdr.msg_iovlen = k;
+            s.addrs[m] = p.endpoint;
+            msg.msg_hdr.msg_name = &s.addrs[m];
+            msg.msg_hdr.msg_namelen = sizeof(sockaddr_in6);
+            if (k > 1) {
+                msg.msg_hdr.msg_control = s.controls[m].data();
+                msg.msg_hdr.msg_controllen = s.controls[m].size();
+                cmsghdr* c = CMSG_FIRSTHDR(&msg.msg_hdr);
+                c->cmsg_level = SOL_UDP;
+                c->cmsg_type = UDP_SEGMENT;
+                c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+                const auto gso = static_cast<std::uint16_t>(size);
+                std::memcpy(CMSG_DATA(c), &gso, sizeof gso);
+            }
+            ++m;
+            i += k;
+        }
+        n += static_cast<unsigned>(segments);
     }
     unsigned sent = 0;
-    while (sent < n) {
-        const int r = ::sendmmsg(w.udp, s.msgs.data() + sent, n - sent, 0);
+    while (sent < m) {
+        const int r = ::sendmmsg(w.udp, s.msgs.data() + sent, m - sent, 0);
         if (r > 0) {
             sent += static_cast<unsigned>(r);
             continue;
         }
         if (r < 0 && errno == EINTR) continue;
-        w.drop(Drop::send_failed);  // this one is refused; go on with the rest
+        w.drop(Drop::send_failed, s.msgs[sent].msg_hdr.msg_iovlen);  // refused; go on
         ++sent;
     }
 }
@@ -574,7 +655,15 @@ void Impl::from_udp(unsigned id, Worker& w, const Table& table) {
         p.counters->rx_packets.fetch_add(1, std::memory_order_relaxed);
         if (p.counters->last_rx.load(std::memory_order_relaxed) != now)
             p.counters->last_rx.store(now, std::memory_order_relaxed);
-        if (::write(w.tun, inner_bytes, inner->length) < 0) w.drop(Drop::tun_write_failed);
+        ssize_t written;
+        if (config_.offload) {
+            // A device with virtio headers wants one in front: "nothing to do".
+            std::memset(inner_bytes - vnet_header_size, 0, vnet_header_size);
+            written = ::write(w.tun, inner_bytes - vnet_header_size, vnet_header_size + inner->length);
+        } else {
+            written = ::write(w.tun, inner_bytes, inner->length);
+        }
+        if (written < 0) w.drop(Drop::tun_write_failed);
     }
 }
 
@@ -587,7 +676,7 @@ Result<std::unique_ptr<DataPlane>> DataPlane::open(Config config) {
     if (config.threads == 0)
         config.threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
     if (config.threads > 64) return make_error(Errc::usage, "at most 64 threads");
-    auto tun = CUG_TRY(TunDevice::open(config.interface, config.threads));
+    auto tun = CUG_TRY(TunDevice::open(config.interface, config.threads, config.offload));
     auto netlink = CUG_TRY(Netlink::open());
     CUG_CHECK(netlink.set_link(tun.index(), config.mtu, true));
     auto impl = std::make_unique<Impl>(std::move(config), std::move(tun), std::move(netlink));

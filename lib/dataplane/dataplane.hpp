@@ -26,6 +26,10 @@ struct Config {
     unsigned threads = 0;  // 0: one per online CPU (at most 8)
     std::uint16_t port = 51820;
     unsigned mtu = 1420;
+    // TCP segmentation offload on the device (IFF_VNET_HDR, TSO4/6): the
+    // kernel hands over 64 KiB super-packets, cug-tun cuts them itself and
+    // sends the datagrams of each with UDP GSO. Off: one packet per read.
+    bool offload = true;
     // How long a pair's previous receive key stays after a rotation switched
     // to the new one (packets already on their way).
     std::chrono::seconds rotation_grace{5};

@@ -16,7 +16,7 @@
 
 namespace cug::dataplane {
 
-Result<TunDevice> TunDevice::open(const std::string& name, unsigned queues) {
+Result<TunDevice> TunDevice::open(const std::string& name, unsigned queues, bool offload) {
     if (name.empty() || name.size() >= IFNAMSIZ || name.find('/') != std::string::npos ||
         name == "." || name == "..")
         return make_error(Errc::usage, "'{}' is not an interface name (1 to {} characters)", name,
@@ -34,10 +34,19 @@ Result<TunDevice> TunDevice::open(const std::string& name, unsigned queues) {
         dev.fds_.push_back(fd);
         ifreq ifr{};
         std::memcpy(ifr.ifr_name, name.data(), name.size());
-        ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE;
+        ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | (offload ? IFF_VNET_HDR : 0);
         if (::ioctl(fd, TUNSETIFF, &ifr) != 0)
             return make_error(errno == EPERM ? Errc::permission : Errc::os,
                               "creating TUN device {}: {}", name, std::strerror(errno));
+        if (offload) {
+            // Always both: offloads without the header would hand over
+            // unfinished checksums with nothing to say so.
+            int size = 10;
+            const unsigned features = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+            if (::ioctl(fd, TUNSETVNETHDRSZ, &size) != 0 || ::ioctl(fd, TUNSETOFFLOAD, features) != 0)
+                return make_error(Errc::os, "turning on offloads on {}: {}", name,
+                                  std::strerror(errno));
+        }
     }
     dev.index_ = static_cast<int>(if_nametoindex(name.c_str()));
     if (dev.index_ == 0)

@@ -14,8 +14,11 @@ namespace cug::dataplane {
 // descriptor per queue, all non-blocking.
 class TunDevice {
   public:
-    // Errc::exists when a device of that name exists already.
-    static Result<TunDevice> open(const std::string& name, unsigned queues);
+    // Errc::exists when a device of that name exists already. With
+    // `offload`, every read and write starts with a 10-byte virtio-net header
+    // and the kernel may hand over TCP super-packets (TSO4/TSO6) and packets
+    // with unfinished checksums (dataplane/offload.hpp).
+    static Result<TunDevice> open(const std::string& name, unsigned queues, bool offload = false);
     TunDevice(TunDevice&&) noexcept;
     TunDevice& operator=(TunDevice&&) = delete;
     ~TunDevice();
