@@ -208,6 +208,8 @@ Result<void> Impl::open_sockets() {
         setsockopt(worker.udp, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
         setsockopt(worker.udp, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
         setsockopt(worker.udp, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        // Datagrams of one flow arrive joined (UDP GRO); from_udp cuts them.
+        if (config_.offload) setsockopt(worker.udp, SOL_UDP, UDP_GRO, &on, sizeof on);
         sockaddr_in6 any{};
         any.sin6_family = AF_INET6;
         any.sin6_port = htons(port);
@@ -392,19 +394,6 @@ void Impl::run(unsigned id) {
     }
 }
 
-// Per-thread packet buffers, allocated once.
-struct Slots {
-    static constexpr std::size_t size = header_size + max_mtu + tag_size + 64;
-    std::vector<std::uint8_t> data = std::vector<std::uint8_t>(batch * size);
-    // A sealed packet kept while a first key is tried in place (a failed
-    // open wipes its output, which is the ciphertext itself).
-    std::vector<std::uint8_t> spare = std::vector<std::uint8_t>(size);
-    std::array<mmsghdr, batch> msgs{};
-    std::array<iovec, batch> iovs{};
-    std::array<sockaddr_in6, batch> addrs{};
-    std::uint8_t* slot(unsigned i) { return data.data() + i * size; }
-};
-
 // The sending side's buffers, allocated once per thread: a read buffer for
 // one super-packet, and room for the datagrams of several.
 struct TxSlots {
@@ -555,116 +544,158 @@ void Impl::from_tun(unsigned id, Worker& w, const Table& table) {
     }
 }
 
+// The receiving side's buffers, allocated once per thread. With UDP GRO one
+// read may hold many datagrams of one size (the last shorter).
+struct RxSlots {
+    static constexpr unsigned messages = 16;
+    static constexpr std::size_t size = 65536 + 64;
+    std::vector<std::uint8_t> data = std::vector<std::uint8_t>(messages * size);
+    // A sealed packet kept while a first key is tried in place (a failed
+    // open wipes its output, which is the ciphertext itself).
+    std::vector<std::uint8_t> spare = std::vector<std::uint8_t>(size);
+    std::array<mmsghdr, messages> msgs{};
+    std::array<iovec, messages> iovs{};
+    std::array<sockaddr_in6, messages> addrs{};
+    std::array<std::array<std::uint8_t, CMSG_SPACE(sizeof(int))>, messages> controls{};
+    Coalescer train;
+    std::uint8_t* slot(unsigned i) { return data.data() + i * size; }
+};
+
 void Impl::from_udp(unsigned id, Worker& w, const Table& table) {
-    thread_local Slots s;
-    const std::size_t room = header_size + config_.mtu + tag_size + 1;
-    for (unsigned i = 0; i < batch; ++i) {
-        s.iovs[i] = {s.slot(i), room};
+    thread_local RxSlots s;
+    for (unsigned i = 0; i < RxSlots::messages; ++i) {
+        s.iovs[i] = {s.slot(i), RxSlots::size};
         s.msgs[i].msg_hdr = {};
         s.msgs[i].msg_hdr.msg_iov = &s.iovs[i];
         s.msgs[i].msg_hdr.msg_iovlen = 1;
         s.msgs[i].msg_hdr.msg_name = &s.addrs[i];
         s.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in6);
+        s.msgs[i].msg_hdr.msg_control = s.controls[i].data();
+        s.msgs[i].msg_hdr.msg_controllen = s.controls[i].size();
     }
-    const int n = ::recvmmsg(w.udp, s.msgs.data(), batch, MSG_DONTWAIT, nullptr);
+    const int n = ::recvmmsg(w.udp, s.msgs.data(), RxSlots::messages, MSG_DONTWAIT, nullptr);
     if (n <= 0) return;
     const std::int64_t now = unix_now();
+    const std::size_t largest = header_size + config_.mtu + tag_size;
+    auto write_tun = [&](ByteView packet) {
+        if (::write(w.tun, packet.data(), packet.size()) < 0) w.drop(Drop::tun_write_failed);
+    };
     for (int i = 0; i < n; ++i) {
-        std::uint8_t* buf = s.slot(static_cast<unsigned>(i));
-        const std::size_t len = s.msgs[i].msg_len;
-        if (s.msgs[i].msg_hdr.msg_flags & MSG_TRUNC || len >= room) {
+        std::uint8_t* base = s.slot(static_cast<unsigned>(i));
+        const std::size_t total = s.msgs[i].msg_len;
+        if (s.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
             w.drop(Drop::too_big);
             continue;
         }
-        const ByteView datagram(buf, len);
-        auto header = parse_header(datagram);
-        if (!header) {
-            if (len > 0 && buf[0] != type_data) {  // the control part's (hello replies)
-                (void)::send(control_[1], buf, std::min<std::size_t>(len, 512), MSG_DONTWAIT);
+        // The size of the datagrams the kernel joined (UDP GRO), if it did.
+        std::size_t step = total;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&s.msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&s.msgs[i].msg_hdr, c))
+            if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+                int size = 0;
+                std::memcpy(&size, CMSG_DATA(c), sizeof size);
+                if (size > 0) step = static_cast<std::size_t>(size);
+            }
+        for (std::size_t offset = 0; offset < total; offset += step) {
+            std::uint8_t* buf = base + offset;
+            const std::size_t len = std::min(step, total - offset);
+            if (len > largest) {
+                w.drop(Drop::too_big);
                 continue;
             }
-            w.drop(Drop::malformed);
-            continue;
-        }
-        auto found = table.by_index.find(header->index);
-        if (found == table.by_index.end()) {
-            w.drop(Drop::unknown_index);
-            continue;
-        }
-        const Pair& p = table.pairs[found->second];
-        // The key the hint names first; during a rotation the other one too.
-        const std::size_t plain = len - overhead;
-        std::uint8_t* inner_bytes = buf + header_size;
-        const auto nonce = nonce_for(header->counter);
-        DirectionKey* key = nullptr;
-        bool expired = false, replayed = false;
-        unsigned attempts = 0;
-        for (int pass = 0; pass < 2 && !key; ++pass) {
-            for (const auto& k : p.recv) {
-                const bool hinted = static_cast<std::uint8_t>(k->key_id) == header->key_hint;
-                if (hinted != (pass == 0)) continue;
-                if (k->retired(now)) continue;
-                if (k->expired(now)) {
-                    expired = true;
+            const ByteView datagram(buf, len);
+            auto header = parse_header(datagram);
+            if (!header) {
+                if (len > 0 && buf[0] != type_data) {  // the control part's (hello replies)
+                    (void)::send(control_[1], buf, std::min<std::size_t>(len, 512), MSG_DONTWAIT);
                     continue;
                 }
-                {
+                w.drop(Drop::malformed);
+                continue;
+            }
+            auto found = table.by_index.find(header->index);
+            if (found == table.by_index.end()) {
+                w.drop(Drop::unknown_index);
+                continue;
+            }
+            const Pair& p = table.pairs[found->second];
+            // The key the hint names first; during a rotation the other one too.
+            const std::size_t plain = len - overhead;
+            std::uint8_t* inner_bytes = buf + header_size;
+            const auto nonce = nonce_for(header->counter);
+            DirectionKey* key = nullptr;
+            bool expired = false, replayed = false;
+            unsigned attempts = 0;
+            for (int pass = 0; pass < 2 && !key; ++pass) {
+                for (const auto& k : p.recv) {
+                    const bool hinted = static_cast<std::uint8_t>(k->key_id) == header->key_hint;
+                    if (hinted != (pass == 0)) continue;
+                    if (k->retired(now)) continue;
+                    if (k->expired(now)) {
+                        expired = true;
+                        continue;
+                    }
+                    {
+                        std::lock_guard guard(k->lock);
+                        if (!k->window.check(header->counter)) {
+                            replayed = true;
+                            continue;
+                        }
+                    }
+                    if (attempts > 0)
+                        std::memcpy(inner_bytes, s.spare.data(), plain + tag_size);
+                    else if (p.recv.size() > 1)
+                        std::memcpy(s.spare.data(), inner_bytes, plain + tag_size);
+                    ++attempts;
+                    if (!k->contexts[id].open(nonce, ByteView(buf, header_size),
+                                              ByteView(inner_bytes, plain + tag_size),
+                                              std::span(inner_bytes, plain)))
+                        continue;
                     std::lock_guard guard(k->lock);
-                    if (!k->window.check(header->counter)) {
+                    if (!k->window.update(header->counter)) {
                         replayed = true;
                         continue;
                     }
+                    key = k.get();
+                    break;
                 }
-                if (attempts > 0)
-                    std::memcpy(inner_bytes, s.spare.data(), plain + tag_size);
-                else if (p.recv.size() > 1)
-                    std::memcpy(s.spare.data(), inner_bytes, plain + tag_size);
-                ++attempts;
-                if (!k->contexts[id].open(nonce, ByteView(buf, header_size),
-                                          ByteView(inner_bytes, plain + tag_size),
-                                          std::span(inner_bytes, plain)))
-                    continue;
-                std::lock_guard guard(k->lock);
-                if (!k->window.update(header->counter)) {
-                    replayed = true;
-                    continue;
-                }
-                key = k.get();
-                break;
             }
-        }
-        if (!key) {
-            w.drop(replayed ? Drop::replay : expired ? Drop::key_expired : Drop::auth_failed);
-            continue;
-        }
-        key->bytes.fetch_add(plain, std::memory_order_relaxed);
-        auto inner = parse_inner(ByteView(inner_bytes, plain));
-        if (!inner) {
-            w.drop(Drop::not_ip);
-            continue;
-        }
-        if (!(inner->source == p.peer_address)) {
-            w.drop(Drop::wrong_source);
-            continue;
-        }
-        if (!(inner->destination == p.our_address)) {
-            w.drop(Drop::wrong_destination);
-            continue;
-        }
-        p.counters->rx_bytes.fetch_add(inner->length, std::memory_order_relaxed);
-        p.counters->rx_packets.fetch_add(1, std::memory_order_relaxed);
-        if (p.counters->last_rx.load(std::memory_order_relaxed) != now)
-            p.counters->last_rx.store(now, std::memory_order_relaxed);
-        ssize_t written;
-        if (config_.offload) {
-            // A device with virtio headers wants one in front: "nothing to do".
+            if (!key) {
+                w.drop(replayed ? Drop::replay : expired ? Drop::key_expired : Drop::auth_failed);
+                continue;
+            }
+            key->bytes.fetch_add(plain, std::memory_order_relaxed);
+            auto inner = parse_inner(ByteView(inner_bytes, plain));
+            if (!inner) {
+                w.drop(Drop::not_ip);
+                continue;
+            }
+            if (!(inner->source == p.peer_address)) {
+                w.drop(Drop::wrong_source);
+                continue;
+            }
+            if (!(inner->destination == p.our_address)) {
+                w.drop(Drop::wrong_destination);
+                continue;
+            }
+            p.counters->rx_bytes.fetch_add(inner->length, std::memory_order_relaxed);
+            p.counters->rx_packets.fetch_add(1, std::memory_order_relaxed);
+            if (p.counters->last_rx.load(std::memory_order_relaxed) != now)
+                p.counters->last_rx.store(now, std::memory_order_relaxed);
+            const ByteView packet(inner_bytes, inner->length);
+            if (!config_.offload) {
+                write_tun(packet);
+                continue;
+            }
+            // Segments of one flow in a row become one write (GRO).
+            if (!s.train.empty() && s.train.append(packet)) continue;
+            if (!s.train.empty()) write_tun(s.train.finish());
+            if (s.train.start(packet)) continue;
+            // Alone: an empty virtio header in front (over our header's tail).
             std::memset(inner_bytes - vnet_header_size, 0, vnet_header_size);
-            written = ::write(w.tun, inner_bytes - vnet_header_size, vnet_header_size + inner->length);
-        } else {
-            written = ::write(w.tun, inner_bytes, inner->length);
+            write_tun(ByteView(inner_bytes - vnet_header_size, vnet_header_size + inner->length));
         }
-        if (written < 0) w.drop(Drop::tun_write_failed);
     }
+    if (!s.train.empty()) write_tun(s.train.finish());
 }
 
 }  // namespace

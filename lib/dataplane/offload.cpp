@@ -1,6 +1,7 @@
 #include "dataplane/offload.hpp"
 
 #include <cstring>
+#include <optional>
 
 namespace cug::dataplane {
 
@@ -134,6 +135,128 @@ std::size_t segment(const VnetHeader& h, ByteView packet, std::uint8_t* out, std
         lengths[i] = total;
     }
     return count;
+}
+
+namespace {
+
+constexpr std::uint8_t tcp_ack = 0x10;
+
+// Where a packet's TCP header is, if it is a plain data segment that may join
+// a train: IPv4 without options or fragments, or IPv6 straight to TCP; ACK
+// with or without PSH; some payload.
+struct Segment {
+    bool v6 = false;
+    std::size_t ip_header = 0, tcp_header = 0, payload = 0;
+};
+std::optional<Segment> data_segment(ByteView p) {
+    Segment s;
+    if (p.size() >= 40 && (p[0] >> 4) == 6) {
+        if (p[6] != 6 || std::size_t{40} + load16(p.data() + 4) != p.size()) return std::nullopt;
+        s.v6 = true;
+        s.ip_header = 40;
+    } else if (p.size() >= 20 && p[0] == 0x45) {
+        if (p[9] != 6 || load16(p.data() + 2) != p.size() || (load16(p.data() + 6) & 0x3fff) != 0)
+            return std::nullopt;
+        s.ip_header = 20;
+    } else {
+        return std::nullopt;
+    }
+    if (p.size() < s.ip_header + 20) return std::nullopt;
+    s.tcp_header = (p[s.ip_header + 12] >> 4) * 4u;
+    const std::uint8_t flags = p[s.ip_header + 13];
+    if (s.tcp_header < 20 || p.size() <= s.ip_header + s.tcp_header ||
+        (flags != tcp_ack && flags != (tcp_ack | tcp_psh)))
+        return std::nullopt;
+    s.payload = p.size() - s.ip_header - s.tcp_header;
+    return s;
+}
+
+}  // namespace
+
+Coalescer::Coalescer() : buffer_(vnet_header_size + 65535) {}
+
+bool Coalescer::start(ByteView p) {
+    auto s = data_segment(p);
+    if (!s) return false;
+    std::memcpy(buffer_.data() + vnet_header_size, p.data(), p.size());
+    length_ = p.size();
+    v6_ = s->v6;
+    ip_header_ = s->ip_header;
+    headers_ = s->ip_header + s->tcp_header;
+    mss_ = s->payload;
+    count_ = 1;
+    push_ = (p[ip_header_ + 13] & tcp_psh) != 0;
+    closed_ = push_;
+    next_seq_ = static_cast<std::uint32_t>(load32(p.data() + ip_header_ + 4) + s->payload);
+    return true;
+}
+
+bool Coalescer::append(ByteView p) {
+    if (count_ == 0 || closed_ || count_ == max_segments) return false;
+    auto s = data_segment(p);
+    if (!s || s->v6 != v6_ || s->ip_header + s->tcp_header != headers_ || s->payload > mss_ ||
+        length_ + s->payload > buffer_.size() - vnet_header_size)
+        return false;
+    const std::uint8_t* first = buffer_.data() + vnet_header_size;
+    // Same addresses, and for IPv4 the same TOS, DF and TTL.
+    if (v6_) {
+        if (std::memcmp(first + 8, p.data() + 8, 32) != 0 || std::memcmp(first, p.data(), 4) != 0)
+            return false;
+    } else {
+        if (std::memcmp(first + 12, p.data() + 12, 8) != 0 || first[1] != p[1] ||
+            first[6] != p[6] || first[8] != p[8])
+            return false;
+    }
+    const std::uint8_t* a = first + ip_header_;
+    const std::uint8_t* b = p.data() + ip_header_;
+    // Same ports, the next sequence number, same ACK, window and options.
+    if (std::memcmp(a, b, 4) != 0 || load32(b + 4) != next_seq_ || std::memcmp(a + 8, b + 8, 4) != 0 ||
+        std::memcmp(a + 14, b + 14, 2) != 0 ||
+        std::memcmp(a + 20, b + 20, headers_ - ip_header_ - 20) != 0)
+        return false;
+    std::memcpy(buffer_.data() + vnet_header_size + length_, p.data() + headers_, s->payload);
+    length_ += s->payload;
+    next_seq_ += static_cast<std::uint32_t>(s->payload);
+    ++count_;
+    if (s->payload < mss_ || (b[13] & tcp_psh)) {
+        closed_ = true;  // a short or pushed segment ends the train
+        push_ = push_ || (b[13] & tcp_psh);
+    }
+    return true;
+}
+
+ByteView Coalescer::finish() {
+    std::uint8_t* v = buffer_.data();
+    std::uint8_t* p = v + vnet_header_size;
+    std::memset(v, 0, vnet_header_size);
+    if (count_ > 1) {
+        if (v6_) {
+            store16(p + 4, static_cast<std::uint16_t>(length_ - 40));
+        } else {
+            store16(p + 2, static_cast<std::uint16_t>(length_));
+            store16(p + 10, 0);
+            store16(p + 10, static_cast<std::uint16_t>(~checksum_fold(checksum_add(ByteView(p, 20)))));
+        }
+        std::uint8_t* tcp = p + ip_header_;
+        if (push_) tcp[13] |= tcp_psh;
+        // The device finishes the checksum: the field holds the pseudo-header's sum.
+        const std::size_t tcp_length = length_ - ip_header_;
+        std::uint32_t sum = v6_ ? checksum_add(ByteView(p + 8, 32)) : checksum_add(ByteView(p + 12, 8));
+        sum += 6 + static_cast<std::uint32_t>(tcp_length >> 16) +
+               static_cast<std::uint32_t>(tcp_length & 0xffff);
+        store16(tcp + 16, checksum_fold(sum));
+        const std::uint16_t fields[4] = {static_cast<std::uint16_t>(headers_),
+                                         static_cast<std::uint16_t>(mss_),
+                                         static_cast<std::uint16_t>(ip_header_), 16};
+        v[0] = needs_csum;
+        v[1] = v6_ ? gso_tcpv6 : gso_tcpv4;
+        std::memcpy(v + 2, fields, sizeof fields);
+    }
+    const ByteView out(v, vnet_header_size + length_);
+    count_ = 0;
+    length_ = 0;
+    closed_ = false;
+    return out;
 }
 
 }  // namespace cug::dataplane

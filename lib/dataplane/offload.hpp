@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 namespace cug::dataplane {
 
@@ -29,6 +30,32 @@ VnetHeader read_vnet_header(const std::uint8_t* p);
 // more than `max` would come out.
 std::size_t segment(const VnetHeader& header, ByteView packet, std::uint8_t* out,
                     std::size_t stride, std::span<std::size_t> lengths);
+
+// The other way (GRO): in-order TCP segments of one flow, as they come out
+// of a batch of datagrams, joined into one super-packet for one write to the
+// device with a virtio header, as a NIC's receive offload would. Only plain
+// data segments join (ACK, with PSH on the last); anything else is written
+// alone.
+class Coalescer {
+  public:
+    static constexpr std::size_t max_segments = 64;
+    Coalescer();
+    bool empty() const { return count_ == 0; }
+    // Takes `packet` as the first of a train; false when it cannot start one
+    // (write it alone).
+    bool start(ByteView packet);
+    // Adds `packet` to the train if it continues it.
+    bool append(ByteView packet);
+    // The train as one write (virtio header first); empties it.
+    ByteView finish();
+
+  private:
+    std::vector<std::uint8_t> buffer_;  // virtio header, headers, payloads
+    std::size_t length_ = 0;            // bytes in buffer_ after the virtio header
+    std::size_t ip_header_ = 0, headers_ = 0, mss_ = 0, count_ = 0;
+    std::uint32_t next_seq_ = 0;
+    bool v6_ = false, closed_ = false, push_ = false;
+};
 
 // The Internet checksum (RFC 1071) of bytes, folded, not inverted; `sum`
 // carries a partial sum in.

@@ -130,3 +130,74 @@ TEST_CASE("a single packet with its checksum left to finish, and refusals") {
     VnetHeader none;
     CHECK(segment(none, packet, out.data(), 50, lengths) == 0);  // larger than a slot
 }
+
+TEST_CASE("segments of one flow in order join into one super-packet for the device (GRO)") {
+    for (bool v6 : {false, true}) {
+        CAPTURE(v6);
+        const std::size_t ip = v6 ? 40 : 20, headers = ip + 32;
+        const auto original = tcp_packet(v6, 2500, 0x18);  // ACK PSH
+        VnetHeader h;
+        h.gso_type = v6 ? 4 : 1;
+        h.gso_size = 1000;
+        const std::size_t stride = 1200;
+        std::vector<std::uint8_t> out(4 * stride);
+        std::size_t lengths[4];
+        REQUIRE(segment(h, original, out.data(), stride, lengths) == 3);
+        auto seg = [&](std::size_t i) { return ByteView(out.data() + i * stride, lengths[i]); };
+
+        Coalescer c;
+        REQUIRE(c.start(seg(0)));
+        CHECK_FALSE(c.append(seg(2)));  // out of order
+        REQUIRE(c.append(seg(1)));
+        REQUIRE(c.append(seg(2)));     // short and pushed: the train ends
+        CHECK_FALSE(c.append(seg(2)));
+        const ByteView joined = c.finish();
+        CHECK(c.empty());
+        REQUIRE(joined.size() == vnet_header_size + original.size());
+        const VnetHeader v = read_vnet_header(joined.data());
+        CHECK(v.flags == 1);
+        CHECK(v.gso_type == (v6 ? 4 : 1));
+        CHECK(v.gso_size == 1000);
+        CHECK(v.hdr_len == headers);
+        CHECK(v.csum_start == ip);
+        CHECK(v.csum_offset == 16);
+        const std::uint8_t* p = joined.data() + vnet_header_size;
+        CHECK(std::memcmp(p + headers, original.data() + headers, 2500) == 0);
+        auto inner = parse_inner(ByteView(p, joined.size() - vnet_header_size));
+        REQUIRE(inner);
+        CHECK(inner->length == original.size());
+        CHECK((p[ip + 13] & 0x08) != 0);  // PSH kept
+        if (!v6) CHECK(checksum_fold(checksum_add(ByteView(p, 20))) == 0xffff);
+        // The field holds the pseudo-header's sum, for the device to finish:
+        // adding the segment's bytes (that field included) gives a valid sum.
+        std::uint32_t sum = v6 ? checksum_add(ByteView(p + 8, 32)) : checksum_add(ByteView(p + 12, 8));
+        sum += 6 + static_cast<std::uint32_t>(original.size() - ip);
+        CHECK(checksum_fold(sum) == (p[ip + 16] << 8 | p[ip + 17]));
+
+        // One segment alone goes out as it came, with an empty header.
+        REQUIRE(c.start(seg(0)));
+        const ByteView alone = c.finish();
+        CHECK(read_vnet_header(alone.data()).gso_type == 0);
+        CHECK(read_vnet_header(alone.data()).flags == 0);
+        const ByteView first = seg(0);
+        const bool same = std::memcmp(alone.data() + vnet_header_size, first.data(), first.size()) == 0;
+        CHECK(same);
+    }
+    // What never starts a train: a SYN, a segment without payload, UDP.
+    Coalescer c;
+    auto syn = tcp_packet(false, 10, 0x02);
+    CHECK_FALSE(c.start(syn));
+    auto bare = tcp_packet(false, 0, 0x10);
+    CHECK_FALSE(c.start(bare));
+    auto udp = tcp_packet(false, 10, 0x10);
+    udp[9] = 17;
+    CHECK_FALSE(c.start(udp));
+    // Another flow does not join.
+    auto a = tcp_packet(false, 100, 0x10), b = tcp_packet(false, 100, 0x10);
+    b[27] = 100;  // the sequence number right after a's
+    REQUIRE(c.start(a));
+    auto other = b;
+    other[21] = 0x3a;  // another source port
+    CHECK_FALSE(c.append(other));
+    CHECK(c.append(b));  // the same flow does
+}

@@ -97,9 +97,9 @@ wait "$srv" || true
 sleep 0.3
 kill "$dump"; wait "$dump" 2>/dev/null || true
 packets=$($NET datagrams "$WORK/underlay.pcap" 51820 | wc -l)
-[ "$packets" -gt 50 ] || fail "the capture holds $packets data packets"
+[ "$packets" -gt 10 ] || fail "the capture holds $packets data packets"
 grep -c "CUG-KNOWN-PAYLOAD" "$WORK/underlay.pcap" >/dev/null && fail "the known payload crossed the underlay in clear"
-echo "ok: $packets data packets captured, none with the payload in clear"
+echo "ok: $packets single data datagrams captured (and UDP GSO trains), none with the payload in clear"
 replayed=$($NET datagrams "$WORK/underlay.pcap" 51820 192.0.2.12 | tail -1)
 before=$(drops 2 replay)
 in_term 1 $NET udp 192.0.2.12 51820 "$replayed"

@@ -9,8 +9,8 @@
                              repeated (at most MBPS megabytes/s), print
                              "<bytes> <sha256>"
   probe ADDR PORT            exit 0 if a TCP connection opens within 2 s
-  datagrams PCAP PORT [DST]  hex of every UDP payload to PORT (and address
-                             DST) that starts with 0x01 (a data packet)
+  datagrams PCAP PORT [DST]  hex of every single UDP datagram to PORT (and
+                             address DST) that starts with 0x01 (a data packet)
   udp ADDR PORT HEX          send one datagram
 """
 import hashlib
@@ -96,7 +96,9 @@ def datagrams(path, port, dst=None):
             continue
         if want and to != want:
             continue
-        if len(udp) > 9 and struct.unpack(">H", udp[2:4])[0] == int(port) and udp[8] == 1:
+        # A capture on a veth shows a UDP GSO send as one large packet; only
+        # single datagrams (at most 1500 bytes) are listed.
+        if 9 < len(udp) <= 1508 and struct.unpack(">H", udp[2:4])[0] == int(port) and udp[8] == 1:
             print(udp[8:].hex())
 
 
