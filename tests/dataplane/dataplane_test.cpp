@@ -4,11 +4,13 @@
 // port, reads what the kernel delivers from the TUN on the overlay address,
 // and opens what the data plane sends to the peer's endpoint. Skipped when
 // not root.
+#include "dataplane/dataplane.hpp"
 #include "core/time.hpp"
 #include "crypto/aead.hpp"
-#include "dataplane/dataplane.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/tun.hpp"
+
+#include "support/netns_child.hpp"
 
 #include <doctest/doctest.h>
 
@@ -16,9 +18,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -32,12 +32,12 @@ using namespace cug::dataplane;
 
 namespace {
 
-#define EXPECT(cond)                                                            \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
+#define EXPECT(cond)                                                                \
+    do {                                                                            \
+        if (!(cond)) {                                                              \
             std::fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond); \
-            return 1;                                                           \
-        }                                                                       \
+            return 1;                                                               \
+        }                                                                           \
     } while (0)
 
 const Bytes k_send(32, 0x11), k_recv(32, 0x22), k_send2(32, 0x33), k_recv2(32, 0x44);
@@ -47,8 +47,10 @@ const net::Address stranger = *net::Address::parse("198.51.100.3");
 
 std::uint16_t checksum(const std::uint8_t* p, std::size_t n) {
     std::uint32_t sum = 0;
-    for (std::size_t i = 0; i + 1 < n; i += 2) sum += std::uint32_t{p[i]} << 8 | p[i + 1];
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    for (std::size_t i = 0; i + 1 < n; i += 2)
+        sum += std::uint32_t{p[i]} << 8 | p[i + 1];
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
     return static_cast<std::uint16_t>(~sum);
 }
 
@@ -124,7 +126,9 @@ bool eventually(const std::function<bool()>& f) {
     }
     return false;
 }
-std::uint64_t drops(const DataPlane& d, Drop r) { return d.stats().drops[static_cast<unsigned>(r)]; }
+std::uint64_t drops(const DataPlane& d, Drop r) {
+    return d.stats().drops[static_cast<unsigned>(r)];
+}
 
 View picture(std::uint16_t peer_port, std::int64_t not_after) {
     View v;
@@ -143,7 +147,6 @@ View picture(std::uint16_t peer_port, std::int64_t not_after) {
 }
 
 int child() {
-    if (unshare(CLONE_NEWNET) != 0) return 2;
     auto nl = Netlink::open();
     EXPECT(nl && nl->set_link(static_cast<int>(if_nametoindex("lo")), 65536, true));
     Config config;
@@ -161,8 +164,9 @@ int child() {
     EXPECT(app >= 0);
 
     // Peer -> us: delivered to the application; each check counted.
-    auto from_peer = [&](ByteView key, std::uint8_t hint, std::uint32_t index, std::uint64_t counter,
-                         const net::Address& from, const net::Address& to, std::string_view text) {
+    auto from_peer = [&](ByteView key, std::uint8_t hint, std::uint32_t index,
+                         std::uint64_t counter, const net::Address& from, const net::Address& to,
+                         std::string_view text) {
         const Bytes d = seal(key, hint, index, counter, udp_packet(from, to, 2000, text));
         send_to(peer_fd, "127.0.0.1", dp.port(), d);
         return d;
@@ -170,7 +174,8 @@ int child() {
     const Bytes first = from_peer(k_recv, 5, 9, 0, peer, ours, "hello");
     Bytes got = receive(app);
     EXPECT(std::string(got.begin(), got.end()) == "hello");
-    EXPECT(eventually([&] { return dp.stats().peers.size() == 1 && dp.stats().peers[0].rx_packets == 1; }));
+    EXPECT(eventually(
+        [&] { return dp.stats().peers.size() == 1 && dp.stats().peers[0].rx_packets == 1; }));
     send_to(peer_fd, "127.0.0.1", dp.port(), first);  // the same again
     EXPECT(eventually([&] { return drops(dp, Drop::replay) == 1; }));
     from_peer(k_recv, 5, 9, 1, stranger, ours, "spoofed");
@@ -247,15 +252,5 @@ int child() {
 }  // namespace
 
 TEST_CASE("the data plane seals, opens, checks and counts, with the test as the peer") {
-    if (geteuid() != 0) {
-        MESSAGE("skipped: needs root for a network namespace");
-        return;
-    }
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) _exit(child());
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);
+    test::in_new_netns(child);
 }

@@ -2,12 +2,12 @@
 // process (skipped when not root).
 #include "dataplane/tun.hpp"
 
+#include "support/netns_child.hpp"
+
 #include <doctest/doctest.h>
 
 #include <ifaddrs.h>
 #include <net/if.h>
-#include <sched.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -34,7 +34,6 @@ std::set<std::string> addresses_of(const std::string& name) {
 
 // What the child checks; the status says which step failed (0: all good).
 int child() {
-    if (unshare(CLONE_NEWNET) != 0) return 2;
     auto tun = TunDevice::open("cugtest0", 2);
     if (!tun || tun->queues().size() != 2 || tun->index() == 0) return 3;
     if (auto again = TunDevice::open("cugtest0", 1); again || again.error().code != Errc::exists)
@@ -45,7 +44,8 @@ int child() {
     const auto v6 = *net::Address::parse("fd00:2::7");
     if (!nl->add_address(tun->index(), v4, 24) || !nl->add_address(tun->index(), v6, 64)) return 6;
     if (addresses_of("cugtest0") != std::set<std::string>{"198.51.100.7", "fd00:2::7"}) {
-        for (const auto& a : addresses_of("cugtest0")) std::fprintf(stderr, "cugtest0 has %s\n", a.c_str());
+        for (const auto& a : addresses_of("cugtest0"))
+            std::fprintf(stderr, "cugtest0 has %s\n", a.c_str());
         return 7;
     }
     if (!nl->delete_address(tun->index(), v4, 24)) return 8;
@@ -62,15 +62,5 @@ int child() {
 }  // namespace
 
 TEST_CASE("a multi-queue TUN device, configured over rtnetlink, goes with its last queue") {
-    if (geteuid() != 0) {
-        MESSAGE("skipped: needs root for a network namespace");
-        return;
-    }
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) _exit(child());
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);
+    test::in_new_netns(child);
 }
