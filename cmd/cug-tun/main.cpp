@@ -39,7 +39,8 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
         j.field("threads", m.get_u64("threads").value_or(0));
         j.key("drops");
         j.begin_object();
-        for (const auto& [name, count] : drops(m)) j.field(name, count);
+        for (const auto& [name, count] : drops(m))
+            j.field(name, count);
         j.end_object();
         j.key("user");
         if (m.has("user"))
@@ -115,19 +116,24 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
     const auto now = unix_now();
     auto ago = [&](std::uint64_t t) {
         return t == 0 ? std::string("never")
-                      : fmt::format("{} s ago", std::max<std::int64_t>(0, now - static_cast<std::int64_t>(t)));
+                      : fmt::format("{} s ago",
+                                    std::max<std::int64_t>(0, now - static_cast<std::int64_t>(t)));
     };
     for (std::uint64_t i = 0; i < peers; ++i) {
-        auto u = [&](const char* f) { return m.get_u64(fmt::format("peer.{}.{}", i, f)).value_or(0); };
+        auto u = [&](const char* f) {
+            return m.get_u64(fmt::format("peer.{}.{}", i, f)).value_or(0);
+        };
         fmt::print("  peer {} ({}): {}{}\n", *m.get(fmt::format("peer.{}.user", i)),
                    *m.get(fmt::format("peer.{}.group", i)),
                    *m.get(fmt::format("peer.{}.address", i)),
                    m.has(fmt::format("peer.{}.endpoint", i))
                        ? " at " + std::string(*m.get(fmt::format("peer.{}.endpoint", i)))
                        : std::string(" (endpoint not yet known)"));
-        fmt::print("    received {} bytes in {} packets (last {}), sent {} bytes in {} packets (last {})\n",
-                   u("rx_bytes"), u("rx_packets"), ago(u("last_rx")), u("tx_bytes"),
-                   u("tx_packets"), ago(u("last_tx")));
+        fmt::print(
+            "    received {} bytes in {} packets (last {}), sent {} bytes in {} packets (last "
+            "{})\n",
+            u("rx_bytes"), u("rx_packets"), ago(u("last_rx")), u("tx_bytes"), u("tx_packets"),
+            ago(u("last_tx")));
     }
     return ok();
 }
@@ -146,8 +152,7 @@ int main(int argc, char** argv) {
     app.add_option("--interface", config.interface, "interface name")->capture_default_str();
     app.add_option("--socket-dir", socket_dir, "where the local socket goes")
         ->capture_default_str();
-    app.add_option("--port", config.dataplane.port,
-                   "UDP port of the data plane (0: any free port)")
+    app.add_option("--port", config.dataplane.port, "UDP port of the data plane (0: any free port)")
         ->capture_default_str();
     app.add_option("--mtu", config.dataplane.mtu, "the interface's MTU")
         ->capture_default_str()

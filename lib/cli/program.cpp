@@ -7,10 +7,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <cerrno>
+#include <cstring>
 
 #include <csignal>
 #include <cstdio>

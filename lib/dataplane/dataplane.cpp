@@ -30,10 +30,9 @@ namespace cug::dataplane {
 
 const char* drop_name(Drop reason) {
     static constexpr const char* names[] = {
-        "malformed",      "unknown_index", "auth_failed",   "replay",
-        "key_expired",    "wrong_source",  "wrong_destination", "not_ip",
-        "no_peer",        "not_our_source", "no_endpoint",  "too_big",
-        "send_failed",    "tun_write_failed"};
+        "malformed",    "unknown_index",     "auth_failed", "replay",          "key_expired",
+        "wrong_source", "wrong_destination", "not_ip",      "no_peer",         "not_our_source",
+        "no_endpoint",  "too_big",           "send_failed", "tun_write_failed"};
     static_assert(std::size(names) == drop_reasons);
     return names[static_cast<unsigned>(reason)];
 }
@@ -48,7 +47,8 @@ constexpr unsigned batch = 64;
 class SpinLock {
   public:
     void lock() {
-        while (flag_.test_and_set(std::memory_order_acquire)) flag_.wait(true);
+        while (flag_.test_and_set(std::memory_order_acquire))
+            flag_.wait(true);
     }
     void unlock() {
         flag_.clear(std::memory_order_release);
@@ -66,7 +66,7 @@ struct DirectionKey {
     std::atomic<std::int64_t> not_after{0};  // the pair's, as the latest picture says
     std::vector<crypto::Aes256Gcm> contexts;
     std::atomic<std::uint64_t> bytes{0};
-    std::atomic<std::int64_t> until{0};  // receive keys after a rotation: kept until then
+    std::atomic<std::int64_t> until{0};     // receive keys after a rotation: kept until then
     std::atomic<std::uint64_t> counter{0};  // send keys: the next nonce
     SpinLock lock;                          // receive keys: the window
     ReplayWindow window;
@@ -122,7 +122,9 @@ struct AddressHash {
         return std::hash<std::uint64_t>()(a * 0x9e3779b97f4a7c15ull ^ b);
     }
 };
-AddressKey key_of(const net::Address& a) { return {a.to_v6_bytes()}; }
+AddressKey key_of(const net::Address& a) {
+    return {a.to_v6_bytes()};
+}
 
 struct Table {
     std::vector<Pair> pairs;
@@ -242,7 +244,8 @@ Result<void> Impl::update(const View& view) {
     const unsigned workers = static_cast<unsigned>(workers_.size());
     auto old = table();
     std::map<std::pair<std::string, std::string>, const Pair*> before;
-    for (const auto& p : old->pairs) before[{p.user, p.group}] = &p;
+    for (const auto& p : old->pairs)
+        before[{p.user, p.group}] = &p;
 
     auto next = std::make_shared<Table>();
     std::map<std::pair<std::string, std::string>, std::shared_ptr<Counters>> counters;
@@ -267,9 +270,9 @@ Result<void> Impl::update(const View& view) {
         // The same session of the same peer keeps its keys' state; a new one
         // (a new login, new indices) starts afresh.
         const Pair* was = nullptr;
-        if (auto it = before.find({v.user, v.group});
-            it != before.end() && it->second->recv_index == v.recv_index &&
-            it->second->send_index == v.send_index)
+        if (auto it = before.find({v.user, v.group}); it != before.end() &&
+                                                      it->second->recv_index == v.recv_index &&
+                                                      it->second->send_index == v.send_index)
             was = it->second;
         auto find_recv = [&](std::uint64_t id) -> std::shared_ptr<DirectionKey> {
             if (was)
@@ -331,7 +334,8 @@ Result<void> Impl::update(const View& view) {
 
     // The device's addresses follow the groups.
     std::set<std::pair<net::Address, unsigned>> want;
-    for (const auto& g : view.groups) want.insert({g.address, g.prefix.length});
+    for (const auto& g : view.groups)
+        want.insert({g.address, g.prefix.length});
     Result<void> outcome = ok();
     for (auto it = addresses_.begin(); it != addresses_.end();) {
         if (want.count(*it)) {
@@ -353,7 +357,9 @@ Result<void> Impl::update(const View& view) {
     return outcome;
 }
 
-void Impl::clear() { (void)update(View{}); }
+void Impl::clear() {
+    (void)update(View{});
+}
 
 Stats Impl::stats() const {
     Stats s;
@@ -421,8 +427,8 @@ void Impl::from_tun(unsigned id, Worker& w, const Table& table) {
     // A super-packet can make up to 64 KiB / MSS segments: read while there is
     // room for as many as the smallest MSS we accept (536) would make.
     constexpr unsigned worst = 123;
-    for (unsigned reads = 0; reads < batch && n + worst <= TxSlots::count && m + 2 <= TxSlots::messages;
-         ++reads) {
+    for (unsigned reads = 0;
+         reads < batch && n + worst <= TxSlots::count && m + 2 <= TxSlots::messages; ++reads) {
         const ssize_t r = ::read(w.tun, s.read.data(), s.read.size());
         if (r < 0) break;
         VnetHeader vnet;
@@ -433,7 +439,8 @@ void Impl::from_tun(unsigned id, Worker& w, const Table& table) {
                 continue;
             }
             vnet = read_vnet_header(s.read.data());
-            packet = ByteView(s.read.data() + vnet_header_size, static_cast<std::size_t>(r) - vnet_header_size);
+            packet = ByteView(s.read.data() + vnet_header_size,
+                              static_cast<std::size_t>(r) - vnet_header_size);
         } else {
             packet = ByteView(s.read.data(), static_cast<std::size_t>(r));
         }
@@ -441,9 +448,8 @@ void Impl::from_tun(unsigned id, Worker& w, const Table& table) {
             w.drop(Drop::too_big);
             continue;
         }
-        const std::size_t segments =
-            segment(vnet, packet, s.slot(n) + header_size, s.stride,
-                    std::span(s.lengths.data() + n, TxSlots::count - n));
+        const std::size_t segments = segment(vnet, packet, s.slot(n) + header_size, s.stride,
+                                             std::span(s.lengths.data() + n, TxSlots::count - n));
         if (segments == 0) {
             w.drop(Drop::not_ip);
             continue;
@@ -481,7 +487,8 @@ void Impl::from_tun(unsigned id, Worker& w, const Table& table) {
             std::uint8_t* buf = s.slot(n + static_cast<unsigned>(i));
             const std::size_t len = s.lengths[n + i];
             bytes += len;
-            write_header(buf, Header{static_cast<std::uint8_t>(key.key_id), p.send_index, first + i});
+            write_header(buf,
+                         Header{static_cast<std::uint8_t>(key.key_id), p.send_index, first + i});
             sealed = key.contexts[id].seal(nonce_for(first + i), ByteView(buf, header_size),
                                            ByteView(buf + header_size, len),
                                            std::span(buf + header_size, len + tag_size));
@@ -502,8 +509,7 @@ void Impl::from_tun(unsigned id, Worker& w, const Table& table) {
             const std::size_t size = s.iovs[n + i].iov_len;
             std::size_t k = 1, total = size;
             while (i + k < segments && k < 64 && total + s.iovs[n + i + k].iov_len <= 65000 &&
-                   s.iovs[n + i + k].iov_len <= size &&
-                   (s.iovs[n + i + k - 1].iov_len == size))
+                   s.iovs[n + i + k].iov_len <= size && (s.iovs[n + i + k - 1].iov_len == size))
                 total += s.iovs[n + i + k++].iov_len;
             if (m == TxSlots::messages) {  // cannot happen with the loop's bound; be safe
                 w.drop(Drop::send_failed, segments - i);
@@ -589,7 +595,8 @@ void Impl::from_udp(unsigned id, Worker& w, const Table& table) {
         }
         // The size of the datagrams the kernel joined (UDP GRO), if it did.
         std::size_t step = total;
-        for (cmsghdr* c = CMSG_FIRSTHDR(&s.msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&s.msgs[i].msg_hdr, c))
+        for (cmsghdr* c = CMSG_FIRSTHDR(&s.msgs[i].msg_hdr); c;
+             c = CMSG_NXTHDR(&s.msgs[i].msg_hdr, c))
             if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
                 int size = 0;
                 std::memcpy(&size, CMSG_DATA(c), sizeof size);

@@ -62,20 +62,20 @@ struct View {
 
 // Why packets were dropped; every drop counts under exactly one reason.
 enum class Drop : unsigned {
-    malformed,        // too short, wrong type, truncated
-    unknown_index,    // no pair has this receiver index (before any crypto)
-    auth_failed,      // the tag did not verify
-    replay,           // counter seen before or behind the window
-    key_expired,      // the direction key passed its not-after time or 2^36 bytes
-    wrong_source,     // inner source is not the peer's overlay address
-    wrong_destination,// inner destination is not ours in the pair's group
-    not_ip,           // from the TUN: not an IPv4/IPv6 packet
-    no_peer,          // from the TUN: no logged-in member has that address
-    not_our_source,   // from the TUN: source is not our address in that group
-    no_endpoint,      // the peer's UDP endpoint is not known yet
-    too_big,          // larger than the MTU
-    send_failed,      // sendmmsg refused it
-    tun_write_failed, // the TUN refused it
+    malformed,          // too short, wrong type, truncated
+    unknown_index,      // no pair has this receiver index (before any crypto)
+    auth_failed,        // the tag did not verify
+    replay,             // counter seen before or behind the window
+    key_expired,        // the direction key passed its not-after time or 2^36 bytes
+    wrong_source,       // inner source is not the peer's overlay address
+    wrong_destination,  // inner destination is not ours in the pair's group
+    not_ip,             // from the TUN: not an IPv4/IPv6 packet
+    no_peer,            // from the TUN: no logged-in member has that address
+    not_our_source,     // from the TUN: source is not our address in that group
+    no_endpoint,        // the peer's UDP endpoint is not known yet
+    too_big,            // larger than the MTU
+    send_failed,        // sendmmsg refused it
+    tun_write_failed,   // the TUN refused it
     count_
 };
 inline constexpr std::size_t drop_reasons = static_cast<std::size_t>(Drop::count_);

@@ -12,7 +12,9 @@ constexpr std::uint8_t needs_csum = 1;
 constexpr std::uint8_t gso_none = 0, gso_tcpv4 = 1, gso_tcpv6 = 4, gso_ecn = 0x80;
 constexpr std::uint8_t tcp_fin = 0x01, tcp_psh = 0x08, tcp_cwr = 0x80;
 
-std::uint16_t load16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
+std::uint16_t load16(const std::uint8_t* p) {
+    return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
 void store16(std::uint8_t* p, std::uint16_t v) {
     p[0] = static_cast<std::uint8_t>(v >> 8);
     p[1] = static_cast<std::uint8_t>(v);
@@ -21,7 +23,8 @@ std::uint32_t load32(const std::uint8_t* p) {
     return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
 }
 void store32(std::uint8_t* p, std::uint32_t v) {
-    for (int i = 3; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
+    for (int i = 3; i >= 0; --i, v >>= 8)
+        p[i] = static_cast<std::uint8_t>(v);
 }
 
 // The TCP checksum of a whole segment (its checksum field zero), IPv4 or IPv6.
@@ -34,7 +37,8 @@ std::uint16_t tcp_checksum(const std::uint8_t* ip, bool v6, std::size_t ip_heade
         sum = checksum_add(ByteView(ip + 12, 8));
     }
     sum += 6;  // protocol
-    sum += static_cast<std::uint32_t>(tcp_length >> 16) + static_cast<std::uint32_t>(tcp_length & 0xffff);
+    sum += static_cast<std::uint32_t>(tcp_length >> 16) +
+           static_cast<std::uint32_t>(tcp_length & 0xffff);
     sum = checksum_add(ByteView(ip + ip_header, tcp_length), sum);
     return static_cast<std::uint16_t>(~checksum_fold(sum));
 }
@@ -69,18 +73,22 @@ std::uint32_t checksum_add(ByteView b, std::uint32_t sum) {
         n -= 2;
     }
     if (n) {
-        const std::uint16_t w = static_cast<std::uint16_t>(*p << 8);  // network order: the high byte
-        s += __builtin_bswap16(w) ;
+        const std::uint16_t w =
+            static_cast<std::uint16_t>(*p << 8);  // network order: the high byte
+        s += __builtin_bswap16(w);
     }
-    while (s >> 16) s = (s & 0xffff) + (s >> 16);
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
     std::uint64_t total = std::uint64_t{sum} + __builtin_bswap16(static_cast<std::uint16_t>(s));
-    while (total >> 32) total = (total & 0xffffffff) + (total >> 32);
+    while (total >> 32)
+        total = (total & 0xffffffff) + (total >> 32);
     return static_cast<std::uint32_t>(total);
 }
 
 std::uint16_t checksum_fold(std::uint32_t sum) {
     std::uint64_t s = sum;
-    while (s >> 16) s = (s & 0xffff) + (s >> 16);
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
     return static_cast<std::uint16_t>(s);
 }
 
@@ -238,8 +246,8 @@ bool Coalescer::append(ByteView p) {
     const std::uint8_t* a = first + ip_header_;
     const std::uint8_t* b = p.data() + ip_header_;
     // Same ports, the next sequence number, same ACK, window and options.
-    if (std::memcmp(a, b, 4) != 0 || load32(b + 4) != next_seq_ || std::memcmp(a + 8, b + 8, 4) != 0 ||
-        std::memcmp(a + 14, b + 14, 2) != 0 ||
+    if (std::memcmp(a, b, 4) != 0 || load32(b + 4) != next_seq_ ||
+        std::memcmp(a + 8, b + 8, 4) != 0 || std::memcmp(a + 14, b + 14, 2) != 0 ||
         std::memcmp(a + 20, b + 20, headers_ - ip_header_ - 20) != 0)
         return false;
     std::memcpy(buffer_.data() + vnet_header_size + length_, p.data() + headers_, s->payload);
@@ -263,13 +271,15 @@ ByteView Coalescer::finish() {
         } else {
             store16(p + 2, static_cast<std::uint16_t>(length_));
             store16(p + 10, 0);
-            store16(p + 10, static_cast<std::uint16_t>(~checksum_fold(checksum_add(ByteView(p, 20)))));
+            store16(p + 10,
+                    static_cast<std::uint16_t>(~checksum_fold(checksum_add(ByteView(p, 20)))));
         }
         std::uint8_t* tcp = p + ip_header_;
         if (push_) tcp[13] |= tcp_psh;
         // The device finishes the checksum: the field holds the pseudo-header's sum.
         const std::size_t tcp_length = length_ - ip_header_;
-        std::uint32_t sum = v6_ ? checksum_add(ByteView(p + 8, 32)) : checksum_add(ByteView(p + 12, 8));
+        std::uint32_t sum =
+            v6_ ? checksum_add(ByteView(p + 8, 32)) : checksum_add(ByteView(p + 12, 8));
         sum += 6 + static_cast<std::uint32_t>(tcp_length >> 16) +
                static_cast<std::uint32_t>(tcp_length & 0xffff);
         store16(tcp + 16, checksum_fold(sum));

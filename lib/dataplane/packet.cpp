@@ -10,7 +10,8 @@ std::uint32_t load32(const std::uint8_t* p) {
     return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
 }
 void store32(std::uint8_t* p, std::uint32_t v) {
-    for (int i = 3; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
+    for (int i = 3; i >= 0; --i, v >>= 8)
+        p[i] = static_cast<std::uint8_t>(v);
 }
 std::uint64_t load64(const std::uint8_t* p) {
     return std::uint64_t{load32(p)} << 32 | load32(p + 4);

@@ -18,7 +18,8 @@ bool ReplayWindow::update(std::uint64_t counter) {
         if (top_ == 0 || (new_word >= old_word && new_word - old_word + 1 >= words))
             bits_.fill(0);
         else
-            for (std::uint64_t w = old_word; w <= new_word; ++w) bits_[w % words] = 0;
+            for (std::uint64_t w = old_word; w <= new_word; ++w)
+                bits_[w % words] = 0;
         top_ = counter + 1;
     }
     bits_[(counter / 64) % words] |= std::uint64_t{1} << (counter % 64);

@@ -1,12 +1,12 @@
 #include "dataplane/tun.hpp"
 
 #include <fcntl.h>
-#include <net/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -43,7 +43,8 @@ Result<TunDevice> TunDevice::open(const std::string& name, unsigned queues, bool
             // unfinished checksums with nothing to say so.
             int size = 10;
             const unsigned features = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
-            if (::ioctl(fd, TUNSETVNETHDRSZ, &size) != 0 || ::ioctl(fd, TUNSETOFFLOAD, features) != 0)
+            if (::ioctl(fd, TUNSETVNETHDRSZ, &size) != 0 ||
+                ::ioctl(fd, TUNSETOFFLOAD, features) != 0)
                 return make_error(Errc::os, "turning on offloads on {}: {}", name,
                                   std::strerror(errno));
         }
@@ -60,7 +61,8 @@ TunDevice::TunDevice(TunDevice&& o) noexcept
 }
 
 TunDevice::~TunDevice() {
-    for (int fd : fds_) ::close(fd);
+    for (int fd : fds_)
+        ::close(fd);
 }
 
 Result<Netlink> Netlink::open() {
@@ -76,7 +78,9 @@ Result<Netlink> Netlink::open() {
     return n;
 }
 
-Netlink::Netlink(Netlink&& o) noexcept : fd_(o.fd_), seq_(o.seq_) { o.fd_ = -1; }
+Netlink::Netlink(Netlink&& o) noexcept : fd_(o.fd_), seq_(o.seq_) {
+    o.fd_ = -1;
+}
 Netlink::~Netlink() {
     if (fd_ >= 0) ::close(fd_);
 }
@@ -98,15 +102,15 @@ rtattr* add_attribute(Request& r, std::uint16_t type, const void* data, std::siz
     a->rta_type = type;
     a->rta_len = static_cast<std::uint16_t>(RTA_LENGTH(size));
     if (size) std::memcpy(RTA_DATA(a), data, size);
-    r.header.nlmsg_len = static_cast<std::uint32_t>(NLMSG_ALIGN(r.header.nlmsg_len) +
-                                                    RTA_ALIGN(a->rta_len));
+    r.header.nlmsg_len =
+        static_cast<std::uint32_t>(NLMSG_ALIGN(r.header.nlmsg_len) + RTA_ALIGN(a->rta_len));
     return a;
 }
 // A nested attribute ends where the message ends now.
 void end_nest(Request& r, rtattr* nest) {
-    nest->rta_len = static_cast<std::uint16_t>(reinterpret_cast<std::uint8_t*>(&r) +
-                                               r.header.nlmsg_len -
-                                               reinterpret_cast<std::uint8_t*>(nest));
+    nest->rta_len =
+        static_cast<std::uint16_t>(reinterpret_cast<std::uint8_t*>(&r) + r.header.nlmsg_len -
+                                   reinterpret_cast<std::uint8_t*>(nest));
 }
 
 }  // namespace
@@ -122,8 +126,9 @@ Result<void> Netlink::request(void* message, std::size_t size, std::string_view 
     alignas(nlmsghdr) std::uint8_t buf[8192];
     for (;;) {
         ssize_t got = ::recv(fd_, buf, sizeof buf, 0);
-        if (got < 0) return make_error(Errc::os, "{}: no answer from the kernel: {}", what,
-                                     std::strerror(errno));
+        if (got < 0)
+            return make_error(Errc::os, "{}: no answer from the kernel: {}", what,
+                              std::strerror(errno));
         unsigned n = static_cast<unsigned>(got);
         for (auto* r = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(r, n); r = NLMSG_NEXT(r, n)) {
             if (r->nlmsg_seq != seq_ || r->nlmsg_type != NLMSG_ERROR) continue;

@@ -304,7 +304,8 @@ void AgentImpl::sync_dataplane() {
     if (!held_) return dataplane_->clear();
     const auto& b = held_->bundle;
     dataplane::View v;
-    for (const auto& g : b.groups) v.groups.push_back({g.name, g.prefix, g.address});
+    for (const auto& g : b.groups)
+        v.groups.push_back({g.name, g.prefix, g.address});
     for (const auto& p : b.peers) {
         auto group = std::find_if(b.groups.begin(), b.groups.end(),
                                   [&](const auto& g) { return g.name == p.group; });
@@ -531,8 +532,9 @@ wire::Message AgentImpl::show() const {
     (void)m.add_u64("mtu", stats.mtu);
     (void)m.add_u64("threads", stats.threads);
     for (std::size_t i = 0; i < dataplane::drop_reasons; ++i)
-        (void)m.add_u64(fmt::format("drop.{}", dataplane::drop_name(static_cast<dataplane::Drop>(i))),
-                        stats.drops[i]);
+        (void)m.add_u64(
+            fmt::format("drop.{}", dataplane::drop_name(static_cast<dataplane::Drop>(i))),
+            stats.drops[i]);
     if (held_) {
         (void)m.add("user", held_->user);
         (void)m.add("server", held_->server);
@@ -563,8 +565,10 @@ wire::Message AgentImpl::show() const {
                 (void)m.add_u64(fmt::format("peer.{}.tx_bytes", i), ps.tx_bytes);
                 (void)m.add_u64(fmt::format("peer.{}.rx_packets", i), ps.rx_packets);
                 (void)m.add_u64(fmt::format("peer.{}.tx_packets", i), ps.tx_packets);
-                (void)m.add_u64(fmt::format("peer.{}.last_rx", i), static_cast<std::uint64_t>(ps.last_rx));
-                (void)m.add_u64(fmt::format("peer.{}.last_tx", i), static_cast<std::uint64_t>(ps.last_tx));
+                (void)m.add_u64(fmt::format("peer.{}.last_rx", i),
+                                static_cast<std::uint64_t>(ps.last_rx));
+                (void)m.add_u64(fmt::format("peer.{}.last_tx", i),
+                                static_cast<std::uint64_t>(ps.last_tx));
             }
         }
     }

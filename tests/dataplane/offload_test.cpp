@@ -41,10 +41,11 @@ std::vector<std::uint8_t> tcp_packet(bool v6, std::size_t payload, std::uint8_t 
     t[0] = 0x30;  // ports 12345 -> 80
     t[1] = 0x39;
     t[3] = 80;
-    t[4] = 0x10;  // sequence 0x10000000
+    t[4] = 0x10;     // sequence 0x10000000
     t[12] = 8 << 4;  // 32-byte header
     t[13] = flags;
-    for (std::size_t i = 0; i < payload; ++i) p[ip + 32 + i] = static_cast<std::uint8_t>(i);
+    for (std::size_t i = 0; i < payload; ++i)
+        p[ip + 32 + i] = static_cast<std::uint8_t>(i);
     return p;
 }
 
@@ -65,7 +66,8 @@ TEST_CASE("the Internet checksum: RFC 1071's example, odd lengths, partial sums"
     // Any split at an even offset gives the same sum; an odd tail counts as
     // the high byte of a last word.
     std::vector<std::uint8_t> big(1001);
-    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i * 7 + 3);
+    for (std::size_t i = 0; i < big.size(); ++i)
+        big[i] = static_cast<std::uint8_t>(i * 7 + 3);
     std::uint32_t slow = 0;
     for (std::size_t i = 0; i < big.size(); i += 2)
         slow += static_cast<std::uint32_t>(big[i] << 8 | (i + 1 < big.size() ? big[i + 1] : 0));
@@ -100,7 +102,7 @@ TEST_CASE("a TSO super-packet is cut as a NIC would: lengths, sequence, flags, c
             const std::uint32_t seq = std::uint32_t{t[4]} << 24 | t[5] << 16 | t[6] << 8 | t[7];
             CHECK(seq == 0x10000000u + 1000 * i);
             const bool last = i == 2;
-            CHECK(((t[13] & 0x09) != 0) == last);   // PSH and FIN only on the last
+            CHECK(((t[13] & 0x09) != 0) == last);      // PSH and FIN only on the last
             CHECK(((t[13] & 0x80) != 0) == (i == 0));  // CWR only on the first
             CHECK((t[13] & 0x10) != 0);
             CHECK(s[headers] == static_cast<std::uint8_t>(1000 * i));  // payload in place
@@ -165,7 +167,7 @@ TEST_CASE("segments of one flow in order join into one super-packet for the devi
         REQUIRE(c.start(seg(0)));
         CHECK_FALSE(c.append(seg(2)));  // out of order
         REQUIRE(c.append(seg(1)));
-        REQUIRE(c.append(seg(2)));     // short and pushed: the train ends
+        REQUIRE(c.append(seg(2)));  // short and pushed: the train ends
         CHECK_FALSE(c.append(seg(2)));
         const ByteView joined = c.finish();
         CHECK(c.empty());
@@ -186,7 +188,8 @@ TEST_CASE("segments of one flow in order join into one super-packet for the devi
         if (!v6) CHECK(checksum_fold(checksum_add(ByteView(p, 20))) == 0xffff);
         // The field holds the pseudo-header's sum, for the device to finish:
         // adding the segment's bytes (that field included) gives a valid sum.
-        std::uint32_t sum = v6 ? checksum_add(ByteView(p + 8, 32)) : checksum_add(ByteView(p + 12, 8));
+        std::uint32_t sum =
+            v6 ? checksum_add(ByteView(p + 8, 32)) : checksum_add(ByteView(p + 12, 8));
         sum += 6 + static_cast<std::uint32_t>(original.size() - ip);
         CHECK(checksum_fold(sum) == (p[ip + 16] << 8 | p[ip + 17]));
 
@@ -196,7 +199,8 @@ TEST_CASE("segments of one flow in order join into one super-packet for the devi
         CHECK(read_vnet_header(alone.data()).gso_type == 0);
         CHECK(read_vnet_header(alone.data()).flags == 0);
         const ByteView first = seg(0);
-        const bool same = std::memcmp(alone.data() + vnet_header_size, first.data(), first.size()) == 0;
+        const bool same =
+            std::memcmp(alone.data() + vnet_header_size, first.data(), first.size()) == 0;
         CHECK(same);
     }
     // What never starts a train: a SYN, a segment without payload, UDP.

@@ -11,7 +11,7 @@ using namespace cug::dataplane;
 TEST_CASE("a data packet's header: one encoding, checked before anything else") {
     std::uint8_t buf[overhead]{};
     write_header(buf, Header{0xab, 0x01020304, 0x1122334455667788ull});
-    const std::vector<std::uint8_t> want{0x01, 0xab, 0, 0, 1, 2, 3, 4,
+    const std::vector<std::uint8_t> want{0x01, 0xab, 0,    0,    1,    2,    3,    4,
                                          0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88};
     CHECK(std::vector<std::uint8_t>(buf, buf + header_size) == want);
     auto h = parse_header(ByteView(buf, overhead));
@@ -31,8 +31,8 @@ TEST_CASE("a data packet's header: one encoding, checked before anything else") 
 }
 
 TEST_CASE("inner packets: addresses only from a sound IP header") {
-    std::vector<std::uint8_t> v4{0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 198, 51, 100, 1,
-                                 198, 51, 100, 2, 8, 0, 0, 0, 0, 0, 0, 0, 0xee};
+    std::vector<std::uint8_t> v4{0x45, 0,   0,  28,  0, 0, 0, 0, 64, 1, 0, 0, 198, 51,  100,
+                                 1,    198, 51, 100, 2, 8, 0, 0, 0,  0, 0, 0, 0,   0xee};
     auto in = parse_inner(v4);
     REQUIRE(in);
     CHECK(in->source.to_string() == "198.51.100.1");
@@ -84,7 +84,8 @@ TEST_CASE("the replay window: each counter once, out of order within 8192, never
     CHECK(w.check(1'000'000 - 1));
     // Sliding word by word keeps what is still inside.
     ReplayWindow s;
-    for (std::uint64_t c = 0; c < 20000; c += 2) REQUIRE(s.update(c));
+    for (std::uint64_t c = 0; c < 20000; c += 2)
+        REQUIRE(s.update(c));
     for (std::uint64_t c = 20000 - ReplayWindow::window; c < 20000; ++c)
         CHECK(s.check(c) == (c % 2 == 1));
 }

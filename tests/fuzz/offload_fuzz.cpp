@@ -14,8 +14,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     constexpr std::size_t stride = 1500, slots = 48;
     static std::vector<std::uint8_t> out(stride * slots);
     std::size_t lengths[slots];
-    const std::size_t n = segment(h, cug::ByteView(data + vnet_header_size, size - vnet_header_size),
-                                  out.data(), stride, lengths);
+    const std::size_t n =
+        segment(h, cug::ByteView(data + vnet_header_size, size - vnet_header_size), out.data(),
+                stride, lengths);
     // And back (the receiving side): whatever comes out must join sanely.
     static Coalescer train;
     std::size_t joined = 0;

@@ -11,12 +11,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::set<std::uint64_t> taken;
     std::uint64_t top = 0;  // highest taken + 1
     for (std::size_t i = 0; i + 3 <= size; i += 3) {
-        const auto step = static_cast<std::int32_t>(data[i] << 16 | data[i + 1] << 8 | data[i + 2]) -
-                          (1 << 23);
+        const auto step =
+            static_cast<std::int32_t>(data[i] << 16 | data[i + 1] << 8 | data[i + 2]) - (1 << 23);
         const std::int64_t c = static_cast<std::int64_t>(top) + step / 256;
         if (c < 0) continue;
         const auto counter = static_cast<std::uint64_t>(c);
-        const bool fresh = !taken.count(counter) && (counter >= top || top - counter <= ReplayWindow::window);
+        const bool fresh =
+            !taken.count(counter) && (counter >= top || top - counter <= ReplayWindow::window);
         if (w.check(counter) != fresh) __builtin_trap();
         if (w.update(counter) != fresh) __builtin_trap();
         if (fresh) {
