@@ -37,6 +37,8 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
         j.field("listen_port", m.get_u64("listen_port").value_or(0));
         j.field("mtu", m.get_u64("mtu").value_or(0));
         j.field("threads", m.get_u64("threads").value_or(0));
+        j.key("offload");
+        j.value(m.get("offload").value_or("off") == "on");
         j.key("drops");
         j.begin_object();
         for (const auto& [name, count] : drops(m))
@@ -95,9 +97,12 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
         fmt::print("{}", j.str());
         return ok();
     }
-    fmt::print("interface: {}\n  state: {}\n  listening port: {}\n  mtu: {}, worker threads: {}\n",
-               m.get("interface").value_or(""), state, m.get_u64("listen_port").value_or(0),
-               m.get_u64("mtu").value_or(0), m.get_u64("threads").value_or(0));
+    fmt::print(
+        "interface: {}\n  state: {}\n  listening port: {}\n  mtu: {}, worker threads: {}, "
+        "offloads: {}\n",
+        m.get("interface").value_or(""), state, m.get_u64("listen_port").value_or(0),
+        m.get_u64("mtu").value_or(0), m.get_u64("threads").value_or(0),
+        m.get("offload").value_or("off"));
     std::string dropped;
     for (const auto& [name, count] : drops(m))
         if (count) dropped += fmt::format("{}{} {}", dropped.empty() ? "" : ", ", name, count);

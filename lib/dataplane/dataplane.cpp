@@ -366,6 +366,7 @@ Stats Impl::stats() const {
     s.interface = tun_.name();
     s.mtu = config_.mtu;
     s.threads = static_cast<unsigned>(workers_.size());
+    s.offload = config_.offload;
     s.port = port_;
     for (const auto& w : workers_)
         for (std::size_t i = 0; i < drop_reasons; ++i)
@@ -707,6 +708,20 @@ void Impl::from_udp(unsigned id, Worker& w, const Table& table) {
 
 }  // namespace
 
+namespace {
+
+// Whether this kernel takes UDP_SEGMENT (Linux 4.18 and later).
+bool udp_gso_works() {
+    const int fd = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    int size = 1400;
+    const bool works = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &size, sizeof size) == 0;
+    ::close(fd);
+    return works;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<DataPlane>> DataPlane::open(Config config) {
     if (config.mtu < min_mtu || config.mtu > max_mtu)
         return make_error(Errc::usage, "the MTU must be {} to {}, not {}", min_mtu, max_mtu,
@@ -714,7 +729,15 @@ Result<std::unique_ptr<DataPlane>> DataPlane::open(Config config) {
     if (config.threads == 0)
         config.threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
     if (config.threads > 64) return make_error(Errc::usage, "at most 64 threads");
-    auto tun = CUG_TRY(TunDevice::open(config.interface, config.threads, config.offload));
+    // Offloads need UDP GSO on the sockets and TSO on the device; a kernel
+    // without either gets plain packets rather than a dead tunnel.
+    if (config.offload && !udp_gso_works()) config.offload = false;
+    auto tun = CUG_TRY([&]() -> Result<TunDevice> {
+        auto opened = TunDevice::open(config.interface, config.threads, config.offload);
+        if (opened || !config.offload || opened.error().code != Errc::os) return opened;
+        config.offload = false;  // TUNSETOFFLOAD refused
+        return TunDevice::open(config.interface, config.threads, false);
+    }());
     auto netlink = CUG_TRY(Netlink::open());
     CUG_CHECK(netlink.set_link(tun.index(), config.mtu, true));
     auto impl = std::make_unique<Impl>(std::move(config), std::move(tun), std::move(netlink));

@@ -90,6 +90,7 @@ struct PeerStats {
 struct Stats {
     std::string interface;
     unsigned mtu = 0, threads = 0;
+    bool offload = false;  // on unless --no-offload or the kernel lacks TSO or UDP GSO
     std::uint16_t port = 0;
     std::array<std::uint64_t, drop_reasons> drops{};
     std::vector<PeerStats> peers;

@@ -531,6 +531,7 @@ wire::Message AgentImpl::show() const {
     (void)m.add_u64("listen_port", stats.port);
     (void)m.add_u64("mtu", stats.mtu);
     (void)m.add_u64("threads", stats.threads);
+    (void)m.add("offload", stats.offload ? "on" : "off");
     for (std::size_t i = 0; i < dataplane::drop_reasons; ++i)
         (void)m.add_u64(
             fmt::format("drop.{}", dataplane::drop_name(static_cast<dataplane::Drop>(i))),

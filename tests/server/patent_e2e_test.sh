@@ -23,8 +23,11 @@ for m in "VPN1 USER-A" "VPN1 USER-B" "VPN2 USER-C" "VPN2 USER-D"; do expect 0 ad
 A=198.51.100.1; B=198.51.100.2; C=fd00:2::1; D=fd00:2::2
 cugd_start
 # Terminals 2 and 3 run cug-tun as nobody after set-up, keeping only
-# CAP_NET_ADMIN (terminal 3 gets A's address live after the swap).
-tun_start 1; tun_start 2 --user nobody; tun_start 3 --user nobody; tun_start 4
+# CAP_NET_ADMIN (terminal 3 gets A's address live after the swap); terminal 4
+# without offloads (its peers, with them, send and read the same packets).
+tun_start 1; tun_start 2 --user nobody; tun_start 3 --user nobody; tun_start 4 --no-offload
+[ "$(show 1 'd["offload"]') $(show 4 'd["offload"]')" = "True False" ] ||
+  fail "offloads: terminal 1 $(show 1 'd["offload"]'), terminal 4 $(show 4 'd["offload"]')"
 for t in 2 3; do
   for _ in $(seq 50); do [ "$(ps -o user= -p "${TUN_PID[$t]}")" = nobody ] && break; sleep 0.02; done
   [ "$(ps -o user= -p "${TUN_PID[$t]}")" = nobody ] || fail "terminal $t's cug-tun runs as $(ps -o user= -p "${TUN_PID[$t]}")"
