@@ -174,7 +174,6 @@ class Impl final : public DataPlane {
     std::shared_ptr<const Table> table_ = std::make_shared<Table>();
     // The agent thread's own records.
     std::set<std::pair<net::Address, unsigned>> addresses_;  // on the device
-    std::map<std::pair<std::string, std::string>, std::shared_ptr<Counters>> counters_;
 };
 
 Impl::~Impl() {
@@ -248,7 +247,6 @@ Result<void> Impl::update(const View& view) {
         before[{p.user, p.group}] = &p;
 
     auto next = std::make_shared<Table>();
-    std::map<std::pair<std::string, std::string>, std::shared_ptr<Counters>> counters;
     for (const auto& v : view.peers) {
         const GroupView* group = nullptr;
         for (const auto& g : view.groups)
@@ -316,12 +314,8 @@ Result<void> Impl::update(const View& view) {
                     std::find(p.recv.begin(), p.recv.end(), k) == p.recv.end())
                     p.recv.push_back(k);
         }
-        auto& c = counters[{v.user, v.group}];
-        if (auto it = counters_.find({v.user, v.group}); it != counters_.end() && was)
-            c = it->second;
-        else
-            c = std::make_shared<Counters>();
-        p.counters = c;
+        // Statistics belong to the peer's session, like the keys.
+        p.counters = was ? was->counters : std::make_shared<Counters>();
         next->pairs.push_back(std::move(p));
     }
     for (std::size_t i = 0; i < next->pairs.size(); ++i) {
@@ -330,7 +324,6 @@ Result<void> Impl::update(const View& view) {
     }
     std::atomic_store_explicit(&table_, std::shared_ptr<const Table>(std::move(next)),
                                std::memory_order_release);
-    counters_ = std::move(counters);
 
     // The device's addresses follow the groups.
     std::set<std::pair<net::Address, unsigned>> want;
