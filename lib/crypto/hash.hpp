@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 
 namespace cug::crypto {
@@ -13,6 +14,23 @@ using Digest = std::array<std::uint8_t, 32>;
 
 Digest sha256(ByteView data);
 Digest hmac_sha256(ByteView key, ByteView data);
+// HMAC over the concatenation of `pieces` (HKDF's blocks).
+Digest hmac_sha256(ByteView key, std::initializer_list<ByteView> pieces);
+
+// One HMAC-SHA-256 key for many messages (HKDF-Expand for the pairs of a
+// bundle): the key schedule is done once. Wiped when destroyed.
+class HmacKey {
+  public:
+    explicit HmacKey(ByteView key);
+    ~HmacKey();
+    HmacKey(HmacKey&&) noexcept;
+    HmacKey& operator=(HmacKey&&) noexcept;
+    Digest mac(std::initializer_list<ByteView> pieces) const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 // Incremental SHA-256 (transcripts).
 class Sha256 {

@@ -1,55 +1,54 @@
 #include "crypto/hkdf.hpp"
 
-#include "crypto/openssl.hpp"
+#include "crypto/hash.hpp"
 
-#include <openssl/core_names.h>
-#include <openssl/kdf.h>
-
+#include <algorithm>
 #include <cassert>
-#include <cstdio>
-#include <cstdlib>
-#include <vector>
+#include <cstring>
 
 namespace cug::crypto {
 
+// RFC 5869 on the thread's HMAC context (crypto/hash.hpp): OpenSSL's HKDF
+// provider fetches its digest and MAC by name on every derivation.
+SecretBuffer hkdf_extract(ByteView salt, ByteView ikm) {
+    // An absent salt is HashLen zero bytes: the same HMAC key as no bytes.
+    Digest prk = hmac_sha256(salt, {ikm});
+    SecretBuffer out = SecretBuffer::copy_of(ByteView(prk.data(), prk.size()));
+    explicit_bzero(prk.data(), prk.size());
+    return out;
+}
+
 namespace {
 
-SecretBuffer run_hkdf(int mode, ByteView salt, ByteView key, ByteView info, std::size_t length) {
-    static EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-    ossl::KdfCtx ctx(kdf ? EVP_KDF_CTX_new(kdf) : nullptr);
-    char digest[] = "SHA256";
-    std::vector<OSSL_PARAM> params;
-    params.push_back(OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode));
-    params.push_back(OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0));
-    // An absent salt is HashLen zero bytes; an empty key for HMAC is the same.
-    static std::uint8_t zero = 0;
-    params.push_back(OSSL_PARAM_construct_octet_string(
-        OSSL_KDF_PARAM_KEY, key.empty() ? &zero : const_cast<std::uint8_t*>(key.data()),
-        key.size()));
-    if (!salt.empty())
-        params.push_back(OSSL_PARAM_construct_octet_string(
-            OSSL_KDF_PARAM_SALT, const_cast<std::uint8_t*>(salt.data()), salt.size()));
-    if (!info.empty())
-        params.push_back(OSSL_PARAM_construct_octet_string(
-            OSSL_KDF_PARAM_INFO, const_cast<std::uint8_t*>(info.data()), info.size()));
-    params.push_back(OSSL_PARAM_construct_end());
+// RFC 5869 section 2.3 with `mac` as HMAC(PRK, ...).
+template <typename Mac>
+SecretBuffer expand(const Mac& mac, ByteView info, std::size_t length) {
+    assert(length > 0 && length <= 255 * 32);
     SecretBuffer out(length);
-    if (!ctx || EVP_KDF_derive(ctx.get(), out.data(), out.size(), params.data()) != 1) {
-        std::fputs("cug: HKDF failed inside OpenSSL\n", stderr);
-        std::abort();
+    Digest t{};
+    std::size_t done = 0;
+    for (std::uint8_t i = 1; done < length; ++i) {
+        const std::uint8_t counter[1] = {i};
+        // T(i) = HMAC(PRK, T(i-1) || info || i), T(0) empty.
+        t = mac({ByteView(t.data(), i == 1 ? 0 : t.size()), info, ByteView(counter, 1)});
+        const std::size_t n = std::min(t.size(), length - done);
+        std::memcpy(out.data() + done, t.data(), n);
+        done += n;
     }
+    explicit_bzero(t.data(), t.size());
     return out;
 }
 
 }  // namespace
 
-SecretBuffer hkdf_extract(ByteView salt, ByteView ikm) {
-    return run_hkdf(EVP_KDF_HKDF_MODE_EXTRACT_ONLY, salt, ikm, {}, 32);
+SecretBuffer hkdf_expand(ByteView prk, ByteView info, std::size_t length) {
+    return expand([&](std::initializer_list<ByteView> pieces) { return hmac_sha256(prk, pieces); },
+                  info, length);
 }
 
-SecretBuffer hkdf_expand(ByteView prk, ByteView info, std::size_t length) {
-    assert(length > 0 && length <= 255 * 32);
-    return run_hkdf(EVP_KDF_HKDF_MODE_EXPAND_ONLY, {}, prk, info, length);
+SecretBuffer HkdfExpander::expand(ByteView info, std::size_t length) const {
+    return crypto::expand([&](std::initializer_list<ByteView> pieces) { return key_.mac(pieces); },
+                          info, length);
 }
 
 SecretBuffer hkdf(ByteView salt, ByteView ikm, ByteView info, std::size_t length) {

@@ -90,9 +90,16 @@ crypto::Digest presence_digest(ByteView challenge, ByteView exporter) {
 
 crypto::SecretBuffer pair_key(ByteView epoch_secret, std::uint64_t key_id, ByteView session_from,
                               ByteView session_to) {
+    return PairKeys(epoch_secret, key_id).derive(session_from, session_to);
+}
+
+PairKeys::PairKeys(ByteView epoch_secret, std::uint64_t key_id)
+    : expander_(crypto::hkdf_extract({}, epoch_secret).view()), key_id_(key_id) {}
+
+crypto::SecretBuffer PairKeys::derive(ByteView session_from, ByteView session_to) const {
     const Bytes info = crypto::length_prefixed(
-        {as_bytes("cug data v1"), u64_be(key_id), session_from, session_to});
-    return crypto::hkdf({}, epoch_secret, info, 32);
+        {as_bytes("cug data v1"), u64_be(key_id_), session_from, session_to});
+    return expander_.expand(info, 32);
 }
 
 // --- the bundle as key=value ----------------------------------------------------

@@ -6,6 +6,7 @@
 
 #include "core/result.hpp"
 #include "crypto/hash.hpp"
+#include "crypto/hkdf.hpp"
 #include "crypto/p256.hpp"
 #include "crypto/secret.hpp"
 #include "net/address.hpp"
@@ -52,9 +53,22 @@ crypto::Digest resume_proof(ByteView k_resume, ByteView exporter);
 // What the card's 9E key signs to show it is still there.
 crypto::Digest presence_digest(ByteView challenge, ByteView exporter);
 
-// K(a->b) for one direction of one pair of sessions in a group epoch.
+// K(a->b) for one direction of one pair of sessions in a group epoch:
+// HKDF-SHA-256(salt none, epoch secret, info "cug data v1" || key id || a || b).
 crypto::SecretBuffer pair_key(ByteView epoch_secret, std::uint64_t key_id, ByteView session_from,
                               ByteView session_to);
+
+// The same keys for many pairs of one epoch (a bundle of 49 peers needs 98):
+// HKDF's extract step, the same for every pair, is done once.
+class PairKeys {
+  public:
+    PairKeys(ByteView epoch_secret, std::uint64_t key_id);
+    crypto::SecretBuffer derive(ByteView session_from, ByteView session_to) const;
+
+  private:
+    crypto::HkdfExpander expander_;
+    std::uint64_t key_id_;
+};
 
 struct BundleGroup {
     std::string name;

@@ -4,8 +4,9 @@
 
 namespace cug::server {
 
-Result<protocol::BundlePeer> pair_entry(const store::Group& group, const store::Session& self,
-                                        const store::Session& peer, const net::Address& address) {
+Result<protocol::BundlePeer> pair_entry(const store::Group& group, const protocol::PairKeys& keys,
+                                        const store::Session& self, const store::Session& peer,
+                                        const net::Address& address) {
     auto self_index = self.index_in(group.name);
     auto peer_index = peer.index_in(group.name);
     if (!self_index || !peer_index)
@@ -17,10 +18,8 @@ Result<protocol::BundlePeer> pair_entry(const store::Group& group, const store::
     p.endpoint = peer.endpoint;
     p.send_index = *self_index;  // our packets carry our index in the group
     p.recv_index = *peer_index;  // the peer's carry theirs
-    p.send_key =
-        protocol::pair_key(group.current.secret.view(), group.current.key_id, self.id, peer.id);
-    p.recv_key =
-        protocol::pair_key(group.current.secret.view(), group.current.key_id, peer.id, self.id);
+    p.send_key = keys.derive(self.id, peer.id);
+    p.recv_key = keys.derive(peer.id, self.id);
     p.not_after = std::min(self.expires, peer.expires);
     return p;
 }
@@ -35,11 +34,12 @@ Result<protocol::Bundle> build_bundle(const store::ReadTxn& txn, const store::Se
         // comes with the next login or reconcile, not half-configured now.
         if (!session.index_in(g.name)) continue;
         b.groups.push_back({g.name, g.prefix, m.address, g.current.key_id});
+        const protocol::PairKeys keys(g.current.secret.view(), g.current.key_id);
         for (const store::Membership& other : CUG_TRY(txn.members_of(g.name))) {
             if (other.user == session.user) continue;
             auto peer = CUG_TRY(txn.find_session(other.user));
             if (!peer || !peer->acknowledged || !peer->index_in(g.name)) continue;
-            b.peers.push_back(CUG_TRY(pair_entry(g, session, *peer, other.address)));
+            b.peers.push_back(CUG_TRY(pair_entry(g, keys, session, *peer, other.address)));
         }
     }
     return b;

@@ -12,8 +12,10 @@ namespace cug::server {
 // members of its groups that have an acknowledged session.
 Result<protocol::Bundle> build_bundle(const store::ReadTxn& txn, const store::Session& session);
 
-// One peer entry: the pair of `self` and `peer` in `group`.
-Result<protocol::BundlePeer> pair_entry(const store::Group& group, const store::Session& self,
-                                        const store::Session& peer, const net::Address& address);
+// One peer entry: the pair of `self` and `peer` in `group`, whose current
+// epoch `keys` was made from (protocol::PairKeys, once per group).
+Result<protocol::BundlePeer> pair_entry(const store::Group& group, const protocol::PairKeys& keys,
+                                        const store::Session& self, const store::Session& peer,
+                                        const net::Address& address);
 
 }  // namespace cug::server

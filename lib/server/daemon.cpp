@@ -564,12 +564,13 @@ void DaemonImpl::announce_up(const std::string& user, const std::vector<std::str
             const store::Group g = CUG_TRY(t.group(group));
             auto mine = CUG_TRY(t.find_membership(user, group));
             if (!mine) continue;
+            const protocol::PairKeys keys(g.current.secret.view(), g.current.key_id);
             for (const store::Membership& other : CUG_TRY(t.members_of(group))) {
                 if (other.user == user || !live_channel(other.user)) continue;
                 auto peer = CUG_TRY(t.find_session(other.user));
                 if (!peer || !peer->acknowledged || !peer->index_in(group)) continue;
                 entries[other.user].push_back(
-                    CUG_TRY(pair_entry(g, *peer, *session, mine->address)));
+                    CUG_TRY(pair_entry(g, keys, *peer, *session, mine->address)));
             }
         }
         return ok();
@@ -620,12 +621,14 @@ void DaemonImpl::rotate(const std::vector<std::string>& names) {
                 if (s && s->acknowledged && s->index_in(g.name))
                     online.emplace_back(std::move(*s), m.address);
             }
+            const protocol::PairKeys pair_keys(g.current.secret.view(), g.current.key_id);
             for (const auto& [self, address] : online) {
                 if (!live_channel(self.user)) continue;
                 auto& entries = keys[self.user];
                 for (const auto& [peer, peer_address] : online)
                     if (peer.user != self.user)
-                        entries.push_back(CUG_TRY(pair_entry(g, self, peer, peer_address)));
+                        entries.push_back(
+                            CUG_TRY(pair_entry(g, pair_keys, self, peer, peer_address)));
             }
             return ok();
         });

@@ -3,6 +3,7 @@
 #include "wire/base64.hpp"
 #include "wire/text.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -23,6 +24,14 @@ std::optional<std::uint64_t> parse_u64(std::string_view s) {
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
     return v;
+}
+
+// FNV-1a: keys are short, and a collision only costs a string comparison.
+std::uint32_t key_hash(std::string_view key) {
+    std::uint32_t h = 2166136261u;
+    for (char c : key)
+        h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+    return h;
 }
 
 }  // namespace
@@ -56,6 +65,14 @@ Result<void> Message::add(std::string_view key, std::string_view value) {
     CUG_CHECK(check_value(value, SIZE_MAX));
     if (has(key)) return make_error(Errc::protocol, "key '{}' appears twice", key);
     pairs_.emplace_back(std::string(key), std::string(value));
+    hashes_.push_back(key_hash(key));
+    if (pairs_.size() * 2 > slots_.size()) {
+        slots_.assign(std::max<std::size_t>(16, slots_.size() * 2), 0);
+        for (std::size_t i = 0; i < pairs_.size(); ++i)
+            index(i);
+    } else {
+        index(pairs_.size() - 1);
+    }
     return ok();
 }
 
@@ -71,9 +88,22 @@ Result<void> Message::add_bytes(std::string_view key, ByteView value) {
     return add(key, base64url_encode(value));
 }
 
+void Message::index(std::size_t i) {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t s = hashes_[i] & mask;
+    while (slots_[s] != 0)
+        s = (s + 1) & mask;
+    slots_[s] = static_cast<std::uint32_t>(i + 1);
+}
+
 const std::string* Message::find(std::string_view key) const {
-    for (const auto& [k, v] : pairs_)
-        if (k == key) return &v;
+    if (slots_.empty()) return nullptr;
+    const std::uint32_t h = key_hash(key);
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t s = h & mask; slots_[s] != 0; s = (s + 1) & mask) {
+        const std::size_t i = slots_[s] - 1;
+        if (hashes_[i] == h && pairs_[i].first == key) return &pairs_[i].second;
+    }
     return nullptr;
 }
 
@@ -147,6 +177,8 @@ void Message::wipe() {
         explicit_bzero(v.data(), v.size());
     }
     pairs_.clear();
+    hashes_.clear();
+    slots_.clear();
 }
 
 Result<Message> parse_message(std::string_view text, const Limits& limits) {

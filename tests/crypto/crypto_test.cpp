@@ -63,6 +63,17 @@ TEST_CASE("SHA-256 and HMAC-SHA-256 known answers (FIPS 180-2, RFC 4231)") {
           "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
     CHECK(hex_of(hmac_sha256(as_bytes("Jefe"), as_bytes("what do ya want for nothing?"))) ==
           "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    // In pieces, and with one key schedule for several messages.
+    CHECK(hex_of(hmac_sha256(as_bytes("Jefe"), {as_bytes("what do ya"), ByteView(),
+                                                as_bytes(" want for nothing?")})) ==
+          "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    const HmacKey jefe(as_bytes("Jefe"));
+    for (int i = 0; i < 2; ++i) {
+        CHECK(hex_of(jefe.mac({as_bytes("what do ya want for nothing?")})) ==
+              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        CHECK(hex_of(jefe.mac({as_bytes("x")})) ==
+              hex_of(hmac_sha256(as_bytes("Jefe"), as_bytes("x"))));
+    }
     Sha256 h;
     h.update(as_bytes("a"));
     h.update(as_bytes("bc"));
@@ -79,6 +90,14 @@ TEST_CASE("HKDF-SHA-256 known answers (RFC 5869 A.1-A.3)") {
         CHECK(
             hex_of(hkdf_expand(prk.view(), range(0xf0, 0xfa), 42).view()) ==
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865");
+        // One key schedule for many expansions gives the same, every time.
+        const HkdfExpander expander(prk.view());
+        for (int i = 0; i < 3; ++i)
+            CHECK(hex_of(expander.expand(range(0xf0, 0xfa), 42).view()) ==
+                  "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887"
+                  "185865");
+        CHECK(hex_of(expander.expand({}, 42).view()) ==
+              hex_of(hkdf_expand(prk.view(), {}, 42).view()));
     }
     SUBCASE("test case 2, long inputs") {
         auto okm = hkdf(range(0x60, 0xb0), range(0, 0x50), range(0xb0, 0x100), 82);

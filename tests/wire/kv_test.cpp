@@ -1,6 +1,7 @@
 #include "wire/kv.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 using namespace cug;
 using namespace cug::wire;
@@ -42,6 +43,32 @@ TEST_CASE("a message round-trips and its typed values read back") {
     auto unknown = back->allow_only({"cmd"});
     REQUIRE_FALSE(unknown.ok());
     CHECK(unknown.error().message == "unknown key 'peer.0.index'");
+}
+
+TEST_CASE("hundreds of keys: each is found, none twice, and a wiped message starts over") {
+    Message m;
+    for (int i = 0; i < 500; ++i) {
+        REQUIRE(m.add(fmt::format("peer.{}.user", i), fmt::format("user-{}", i)).ok());
+        // The table grows while keys arrive: earlier ones must stay findable.
+        REQUIRE(m.find("peer.0.user") != nullptr);
+    }
+    CHECK(m.size() == 500);
+    for (int i = 0; i < 500; ++i) {
+        const std::string* v = m.find(fmt::format("peer.{}.user", i));
+        REQUIRE(v != nullptr);
+        CHECK(*v == fmt::format("user-{}", i));
+        CHECK_FALSE(m.add(fmt::format("peer.{}.user", i), "again").ok());
+    }
+    CHECK(m.find("peer.500.user") == nullptr);
+    CHECK(m.find("peer.0.use") == nullptr);
+    auto copy = m;
+    CHECK(*copy.get("peer.499.user") == "user-499");
+    m.wipe();
+    CHECK(m.empty());
+    CHECK(m.find("peer.0.user") == nullptr);
+    REQUIRE(m.add("peer.0.user", "new").ok());
+    CHECK(*m.get("peer.0.user") == "new");
+    CHECK(*copy.get("peer.0.user") == "user-0");
 }
 
 TEST_CASE("typed getters accept one spelling only") {
