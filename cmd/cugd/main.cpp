@@ -5,6 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <thread>
+
 int main(int argc, char** argv) {
     using namespace cug;
     cli::harden_process();
@@ -13,6 +16,8 @@ int main(int argc, char** argv) {
     std::string control = "/run/cug/cugd.sock";
     double session_hours = 12;
     unsigned workers = 2;
+    // One handshake thread per CPU beside the event loop, at most 8.
+    unsigned tls_workers = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
     std::int64_t idle = 90;
     std::int64_t presence = 600;
     std::int64_t rotate = 3600;
@@ -28,6 +33,11 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0.01, 168.0))
         ->capture_default_str();
     app.add_option("--hash-workers", workers, "threads that check passwords (Argon2id at once)")
+        ->check(CLI::Range(1u, 64u))
+        ->capture_default_str();
+    app.add_option("--tls-workers", tls_workers,
+                   "threads for the TLS handshakes of new connections (default: one per CPU, "
+                   "at most 8)")
         ->check(CLI::Range(1u, 64u))
         ->capture_default_str();
     app.add_option("--idle-seconds", idle, "a silent terminal's session ends after this")
@@ -51,6 +61,7 @@ int main(int argc, char** argv) {
         config.control_socket = control;
         config.login.session_seconds = static_cast<std::int64_t>(session_hours * 3600);
         config.hash_workers = workers;
+        config.tls_workers = tls_workers;
         config.idle_seconds = idle;
         config.presence_seconds = presence;
         config.rotate_seconds = rotate;

@@ -6,6 +6,7 @@
 #include "net/tls.hpp"
 #include "protocol/session.hpp"
 #include "server/bundle.hpp"
+#include "server/handshakes.hpp"
 #include "wire/text.hpp"
 
 #include <arpa/inet.h>
@@ -47,7 +48,6 @@ struct Channel {
     std::uint64_t serial = 0;
     net::TlsStream tls;
     net::Endpoint peer;
-    bool handshaking = true;
     wire::Decoder decoder{protocol::channel_limits()};
     std::string out;  // encoded messages not yet written
     std::optional<Login> login;
@@ -120,6 +120,7 @@ class DaemonImpl final : public Daemon {
     Result<void> open_control_socket();
     void watch(int fd, std::uint32_t events);
     void accept_terminals();
+    void adopt_handshakes();
     void on_channel(int fd, std::uint32_t events);
     void pump(Channel& c);
     void dispatch(Channel& c, const wire::Message& m);
@@ -155,7 +156,8 @@ class DaemonImpl final : public Daemon {
     store::Store store_;
     net::TlsContext tls_;
     int epoll_fd_ = -1, listen_fd_ = -1, udp_fd_ = -1, control_fd_ = -1, wake_fd_ = -1,
-        done_fd_ = -1, signal_fd_ = -1;
+        done_fd_ = -1, signal_fd_ = -1, handshake_fd_ = -1;
+    std::unique_ptr<HandshakePool> handshakes_;
     std::uint16_t port_ = 0;
     std::atomic<bool> stopping_{false};
     std::map<int, std::unique_ptr<Channel>> channels_;
@@ -184,6 +186,7 @@ class DaemonImpl final : public Daemon {
 };
 
 DaemonImpl::~DaemonImpl() {
+    handshakes_.reset();  // joins its threads, which write to handshake_fd_
     {
         std::lock_guard lock(hash_mutex_);
         stopping_ = true;
@@ -192,7 +195,8 @@ DaemonImpl::~DaemonImpl() {
     for (auto& t : hash_threads_)
         t.join();
     channels_.clear();
-    for (int fd : {epoll_fd_, listen_fd_, udp_fd_, control_fd_, wake_fd_, done_fd_, signal_fd_})
+    for (int fd : {epoll_fd_, listen_fd_, udp_fd_, control_fd_, wake_fd_, done_fd_, signal_fd_,
+                   handshake_fd_})
         if (fd >= 0) ::close(fd);
     if (control_fd_ >= 0) ::unlink(config_.control_socket.c_str());
 }
@@ -261,9 +265,13 @@ Result<void> DaemonImpl::start() {
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     done_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (epoll_fd_ < 0 || wake_fd_ < 0 || done_fd_ < 0) return os_error("setting up the event loop");
+    handshake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epoll_fd_ < 0 || wake_fd_ < 0 || done_fd_ < 0 || handshake_fd_ < 0)
+        return os_error("setting up the event loop");
     watch(wake_fd_, EPOLLIN);
     watch(done_fd_, EPOLLIN);
+    watch(handshake_fd_, EPOLLIN);
+    // Threads start after this: they inherit the mask, and SIGTERM reaches the loop's signalfd.
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -274,6 +282,7 @@ Result<void> DaemonImpl::start() {
     CUG_CHECK(open_listener());
     CUG_CHECK(open_udp());
     CUG_CHECK(open_control_socket());
+    handshakes_ = CUG_TRY(HandshakePool::start(config_.tls_workers, handshake_fd_));
     for (unsigned i = 0; i < std::max(1u, config_.hash_workers); ++i)
         hash_threads_.emplace_back([this] { hash_worker(); });
     // Sessions registered before a restart stay until their terminals
@@ -301,11 +310,22 @@ void DaemonImpl::accept_terminals() {
         const net::Endpoint peer = net::endpoint_from_sockaddr(&ss);
         auto tls = net::TlsStream::accept(tls_, fd);
         if (!tls) continue;
-        auto c = std::make_unique<Channel>(next_serial_++, std::move(*tls), peer);
-        c->deadline = unix_now() + config_.handshake_seconds;
+        handshakes_->add(std::move(*tls), peer, unix_now() + config_.handshake_seconds);
+    }
+}
+
+// Connections whose TLS handshake finished on the pool become channels; the
+// deadline for the login (or resume) still counts from the accept.
+void DaemonImpl::adopt_handshakes() {
+    std::uint64_t count;
+    (void)!::read(handshake_fd_, &count, sizeof count);
+    for (auto& e : handshakes_->take()) {
+        const int fd = e.tls.fd();
+        auto c = std::make_unique<Channel>(next_serial_++, std::move(e.tls), e.peer);
+        c->deadline = e.deadline;
         channels_[fd] = std::move(c);
         watch(fd, EPOLLIN);
-        on_channel(fd, EPOLLIN);
+        on_channel(fd, EPOLLIN);  // the first message may be here already
     }
 }
 
@@ -314,16 +334,6 @@ void DaemonImpl::on_channel(int fd, std::uint32_t events) {
     if (found == channels_.end()) return;
     Channel& c = *found->second;
     if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLIN)) return close_channel(fd);
-    if (c.handshaking) {
-        auto wait = c.tls.handshake();
-        if (!wait) return close_channel(fd);
-        if (*wait != net::TlsWait::none) {
-            watch(fd, *wait == net::TlsWait::read ? EPOLLIN : EPOLLOUT);
-            return;
-        }
-        c.handshaking = false;
-        watch(fd, EPOLLIN);
-    }
     pump(c);
     if (channels_.count(fd)) flush(*channels_[fd]);
 }
@@ -939,6 +949,7 @@ std::string DaemonImpl::control_answer(const wire::Message& request) {
         auto sessions = store_.read([](store::ReadTxn& t) { return t.sessions(); });
         (void)reply.add_u64("uptime", static_cast<std::uint64_t>(unix_now() - started_));
         (void)reply.add_u64("channels", channels_.size());
+        (void)reply.add_u64("handshakes", handshakes_->pending());
         (void)reply.add_u64("sessions", sessions ? sessions->size() : 0);
         (void)reply.add_u64("port", port_);
         (void)reply.add_u64("reconcile_requests", reconcile_requests_);
@@ -1080,6 +1091,8 @@ Result<void> DaemonImpl::run() {
                 serve_control();
             } else if (fd == done_fd_) {
                 collect_hashes();
+            } else if (fd == handshake_fd_) {
+                adopt_handshakes();
             } else if (fd == wake_fd_) {
                 std::uint64_t v;
                 (void)!::read(wake_fd_, &v, sizeof v);

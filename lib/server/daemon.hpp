@@ -20,6 +20,7 @@ struct DaemonConfig {
     std::filesystem::path control_socket;  // local key=value socket
     LoginConfig login;
     unsigned hash_workers = 2;            // Argon2id threads (the global concurrency limit)
+    unsigned tls_workers = 1;             // threads for TLS handshakes of new connections
     std::int64_t handshake_seconds = 10;  // to finish TLS and the login
     std::int64_t idle_seconds = 90;       // a silent channel is dead
     std::int64_t ack_seconds = 30;        // a bundle not acknowledged by then is dropped

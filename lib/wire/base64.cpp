@@ -18,27 +18,28 @@ int value_of(char c) {
 }  // namespace
 
 std::string base64url_encode(ByteView data) {
-    std::string out;
-    out.reserve((data.size() * 4 + 2) / 3);
+    // Written into place: a sealed bundle is tens of kilobytes.
+    std::string out((data.size() * 4 + 2) / 3, '\0');
+    char* o = out.data();
     std::size_t i = 0;
     for (; i + 3 <= data.size(); i += 3) {
         const std::uint32_t v =
             std::uint32_t{data[i]} << 16 | std::uint32_t{data[i + 1]} << 8 | data[i + 2];
-        out += alphabet[v >> 18];
-        out += alphabet[(v >> 12) & 63];
-        out += alphabet[(v >> 6) & 63];
-        out += alphabet[v & 63];
+        *o++ = alphabet[v >> 18];
+        *o++ = alphabet[(v >> 12) & 63];
+        *o++ = alphabet[(v >> 6) & 63];
+        *o++ = alphabet[v & 63];
     }
     const std::size_t rest = data.size() - i;
     if (rest == 1) {
         const std::uint32_t v = std::uint32_t{data[i]} << 16;
-        out += alphabet[v >> 18];
-        out += alphabet[(v >> 12) & 63];
+        *o++ = alphabet[v >> 18];
+        *o++ = alphabet[(v >> 12) & 63];
     } else if (rest == 2) {
         const std::uint32_t v = std::uint32_t{data[i]} << 16 | std::uint32_t{data[i + 1]} << 8;
-        out += alphabet[v >> 18];
-        out += alphabet[(v >> 12) & 63];
-        out += alphabet[(v >> 6) & 63];
+        *o++ = alphabet[v >> 18];
+        *o++ = alphabet[(v >> 12) & 63];
+        *o++ = alphabet[(v >> 6) & 63];
     }
     return out;
 }

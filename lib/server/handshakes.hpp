@@ -1,0 +1,50 @@
+// TLS handshakes of new terminal connections, on threads of their own.
+//
+// A full TLS 1.3 handshake (ECDHE, the server's signature, the key
+// schedule) is about a third of what a resume costs cugd (docs/BENCHMARKS.md).
+// The event loop that owns every session, channel and push stays one thread;
+// it hands each accepted connection here and takes it back, established,
+// once the handshake is done. A connection whose handshake fails or outlasts
+// its deadline is closed here and never seen by the loop.
+#pragma once
+
+#include "core/result.hpp"
+#include "net/address.hpp"
+#include "net/tls.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace cug::server {
+
+class HandshakePool {
+  public:
+    struct Established {
+        net::TlsStream tls;
+        net::Endpoint peer;
+        std::int64_t deadline;  // unix seconds, as given to add()
+    };
+
+    // `threads` >= 1; the pool writes to the eventfd `notify` whenever
+    // connections are ready to take().
+    static Result<std::unique_ptr<HandshakePool>> start(unsigned threads, int notify);
+    // Stops and joins the threads; connections still in a handshake are closed.
+    ~HandshakePool();
+    HandshakePool(const HandshakePool&) = delete;
+    HandshakePool& operator=(const HandshakePool&) = delete;
+
+    // A server-side stream on a non-blocking socket, before its handshake.
+    void add(net::TlsStream tls, net::Endpoint peer, std::int64_t deadline);
+    // The connections whose handshake finished since the last call.
+    std::vector<Established> take();
+    // Connections handed over and neither established nor closed yet.
+    std::size_t pending() const;
+
+  private:
+    struct Impl;
+    explicit HandshakePool(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cug::server
