@@ -147,7 +147,6 @@ struct Terminal {
     std::optional<wire::Decoder> decoder;
 };
 
-// The cugd child process.
 // utime + stime of a process (fields 14 and 15 of /proc/PID/stat), in seconds.
 double process_cpu_seconds(pid_t pid) {
     std::ifstream in(pid > 0 ? fmt::format("/proc/{}/stat", pid) : std::string("/proc/self/stat"));
@@ -164,6 +163,7 @@ double process_cpu_seconds(pid_t pid) {
     return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// The cugd child process.
 struct Cugd {
     pid_t pid = -1;
     std::uint16_t port = 0;
@@ -202,9 +202,9 @@ struct Cugd {
         (void)request.add("cmd", "status");
         return must(net::ask_local(control, request, std::chrono::seconds(30), {}), "cugd status");
     }
-    // VmRSS and VmHWM in KiB.
     // User and system CPU seconds cugd has used so far.
     double cpu_seconds() const { return process_cpu_seconds(pid); }
+    // VmRSS and VmHWM in KiB.
     std::pair<long, long> memory() const {
         std::ifstream in(fmt::format("/proc/{}/status", pid));
         std::string line;
