@@ -442,6 +442,12 @@ void Impl::from_tun(unsigned id, Worker& w, const Table& table) {
             w.drop(Drop::too_big);
             continue;
         }
+        // The device's gso_max_segs keeps super-packets to max_tso_segments;
+        // a kernel that does not take that setting may send more than fit.
+        if (segment_count(vnet, packet) > TxSlots::count - n) {
+            w.drop(Drop::too_big);
+            continue;
+        }
         const std::size_t segments = segment(vnet, packet, s.slot(n) + header_size, s.stride,
                                              std::span(s.lengths.data() + n, TxSlots::count - n));
         if (segments == 0) {
@@ -725,13 +731,19 @@ Result<std::unique_ptr<DataPlane>> DataPlane::open(Config config) {
     // Offloads need UDP GSO on the sockets and TSO on the device; a kernel
     // without either gets plain packets rather than a dead tunnel.
     if (config.offload && !udp_gso_works()) config.offload = false;
+    auto netlink = CUG_TRY(Netlink::open());
     auto tun = CUG_TRY([&]() -> Result<TunDevice> {
-        auto opened = TunDevice::open(config.interface, config.threads, config.offload);
-        if (opened || !config.offload || opened.error().code != Errc::os) return opened;
-        config.offload = false;  // TUNSETOFFLOAD refused
+        if (config.offload) {
+            auto opened = TunDevice::open(config.interface, config.threads, true);
+            if (!opened && opened.error().code != Errc::os) return opened;
+            // No more segments per super-packet than a batch has room for,
+            // whatever MSS a peer announces.
+            if (opened && netlink.set_gso_max_segs(opened->index(), max_tso_segments))
+                return opened;
+            config.offload = false;  // TUNSETOFFLOAD or the cap refused
+        }  // a device opened with offloads is gone here, before its name is taken again
         return TunDevice::open(config.interface, config.threads, false);
     }());
-    auto netlink = CUG_TRY(Netlink::open());
     CUG_CHECK(netlink.set_link(tun.index(), config.mtu, true));
     auto impl = std::make_unique<Impl>(std::move(config), std::move(tun), std::move(netlink));
     CUG_CHECK(impl->open_sockets());

@@ -103,6 +103,46 @@ VnetHeader read_vnet_header(const std::uint8_t* p) {
     return h;
 }
 
+namespace {
+
+// A TCP super-packet's headers and how many segments it makes.
+struct TcpLayout {
+    bool v6 = false;
+    std::size_t ip_header = 0, headers = 0, mss = 0, payload = 0, count = 0;
+};
+std::optional<TcpLayout> tcp_layout(const VnetHeader& h, ByteView packet) {
+    const std::uint8_t type = h.gso_type & static_cast<std::uint8_t>(~gso_ecn);
+    if (type != gso_tcpv4 && type != gso_tcpv6) return std::nullopt;
+    TcpLayout l;
+    l.v6 = type == gso_tcpv6;
+    const std::uint8_t* p = packet.data();
+    if (l.v6) {
+        if (packet.size() < 40 || (p[0] >> 4) != 6 || p[6] != 6) return std::nullopt;  // TCP only
+        l.ip_header = 40;
+    } else {
+        if (packet.size() < 20 || (p[0] >> 4) != 4 || p[9] != 6) return std::nullopt;
+        l.ip_header = (p[0] & 0x0f) * 4u;
+        if (l.ip_header < 20) return std::nullopt;
+    }
+    if (packet.size() < l.ip_header + 20) return std::nullopt;
+    const std::size_t tcp_header = (p[l.ip_header + 12] >> 4) * 4u;
+    l.headers = l.ip_header + tcp_header;
+    l.mss = h.gso_size;
+    if (tcp_header < 20 || packet.size() < l.headers || l.mss == 0) return std::nullopt;
+    l.payload = packet.size() - l.headers;
+    l.count = l.payload == 0 ? 1 : (l.payload + l.mss - 1) / l.mss;
+    return l;
+}
+
+}  // namespace
+
+std::size_t segment_count(const VnetHeader& h, ByteView packet) {
+    if (packet.empty()) return 0;
+    if ((h.gso_type & static_cast<std::uint8_t>(~gso_ecn)) == gso_none) return 1;
+    const auto layout = tcp_layout(h, packet);
+    return layout ? layout->count : 0;
+}
+
 std::size_t segment(const VnetHeader& h, ByteView packet, std::uint8_t* out, std::size_t stride,
                     std::span<std::size_t> lengths) {
     if (lengths.empty() || packet.empty()) return 0;
@@ -121,25 +161,13 @@ std::size_t segment(const VnetHeader& h, ByteView packet, std::uint8_t* out, std
         lengths[0] = packet.size();
         return 1;
     }
-    if (type != gso_tcpv4 && type != gso_tcpv6) return 0;
-    const bool v6 = type == gso_tcpv6;
+    const auto layout = tcp_layout(h, packet);
+    if (!layout) return 0;
+    const bool v6 = layout->v6;
     const std::uint8_t* p = packet.data();
-    std::size_t ip_header = 0;
-    if (v6) {
-        if (packet.size() < 40 || (p[0] >> 4) != 6 || p[6] != 6) return 0;  // TCP, no extensions
-        ip_header = 40;
-    } else {
-        if (packet.size() < 20 || (p[0] >> 4) != 4 || p[9] != 6) return 0;
-        ip_header = (p[0] & 0x0f) * 4u;
-        if (ip_header < 20) return 0;
-    }
-    if (packet.size() < ip_header + 20) return 0;
-    const std::size_t tcp_header = (p[ip_header + 12] >> 4) * 4u;
-    const std::size_t headers = ip_header + tcp_header;
-    const std::size_t mss = h.gso_size;
-    if (tcp_header < 20 || packet.size() < headers || mss == 0) return 0;
-    const std::size_t payload = packet.size() - headers;
-    const std::size_t count = payload == 0 ? 1 : (payload + mss - 1) / mss;
+    const std::size_t ip_header = layout->ip_header, headers = layout->headers, mss = layout->mss,
+                      payload = layout->payload, count = layout->count;
+    const std::size_t tcp_header = headers - ip_header;
     if (count > lengths.size() || headers + std::min(mss, payload) > stride) return 0;
     const std::uint32_t seq = load32(p + ip_header + 4);
     const std::uint16_t id = v6 ? 0 : load16(p + 4);

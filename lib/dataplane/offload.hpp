@@ -30,6 +30,14 @@ VnetHeader read_vnet_header(const std::uint8_t* p);
 // more than `max` would come out.
 std::size_t segment(const VnetHeader& header, ByteView packet, std::uint8_t* out,
                     std::size_t stride, std::span<std::size_t> lengths);
+// How many packets segment() would make of `packet`, 0 when it would refuse
+// the headers.
+std::size_t segment_count(const VnetHeader& header, ByteView packet);
+
+// At most this many segments per super-packet: cug-tun sets the device's
+// gso_max_segs to it, so that a peer announcing a tiny MSS cannot make the
+// kernel hand over a thousand segments at once (a batch has room for 256).
+inline constexpr unsigned max_tso_segments = 64;
 
 // The other way (GRO): in-order TCP segments of one flow, as they come out
 // of a batch of datagrams, joined into one super-packet for one write to the

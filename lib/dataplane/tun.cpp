@@ -170,6 +170,17 @@ Result<void> Netlink::set_link(int index, unsigned mtu, bool up) {
     return request(&r, r.header.nlmsg_len, "configuring the interface");
 }
 
+Result<void> Netlink::set_gso_max_segs(int index, unsigned segments) {
+    Request r{};
+    r.header.nlmsg_len = NLMSG_LENGTH(sizeof(ifinfomsg));
+    r.header.nlmsg_type = RTM_NEWLINK;
+    r.link.ifi_family = AF_UNSPEC;
+    r.link.ifi_index = index;
+    const std::uint32_t n = segments;
+    add_attribute(r, IFLA_GSO_MAX_SEGS, &n, sizeof n);
+    return request(&r, r.header.nlmsg_len, "limiting the segments per super-packet");
+}
+
 namespace {
 
 Request address_request(std::uint16_t type, int index, const net::Address& address,

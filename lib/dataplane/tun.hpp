@@ -43,6 +43,8 @@ class Netlink {
     ~Netlink();
 
     Result<void> set_link(int index, unsigned mtu, bool up);
+    // The most segments the kernel puts in one TSO super-packet for the device.
+    Result<void> set_gso_max_segs(int index, unsigned segments);
     // The address with its prefix length; the kernel adds the prefix's route
     // through the device. IPv6 addresses skip duplicate address detection.
     Result<void> add_address(int index, const net::Address& address, unsigned prefix_length);

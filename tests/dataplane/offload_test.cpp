@@ -88,7 +88,14 @@ TEST_CASE("a TSO super-packet is cut as a NIC would: lengths, sequence, flags, c
         const std::size_t stride = 1200;
         std::vector<std::uint8_t> out(4 * stride);
         std::size_t lengths[4];
+        CHECK(segment_count(h, packet) == 3);
+        // Too few places for the segments: refused whole, nothing half-cut.
+        CHECK(segment(h, packet, out.data(), stride, std::span(lengths, 2)) == 0);
         REQUIRE(segment(h, packet, out.data(), stride, lengths) == 3);
+        // A tiny MSS makes many (the device's gso_max_segs keeps them within a batch).
+        VnetHeader tiny = h;
+        tiny.gso_size = 48;
+        CHECK(segment_count(tiny, packet) == (2500 + 47) / 48);
         const std::size_t headers = (v6 ? 40 : 20) + 32;
         const std::size_t want[3] = {headers + 1000, headers + 1000, headers + 500};
         for (std::size_t i = 0; i < 3; ++i) {
@@ -138,14 +145,19 @@ TEST_CASE("a single packet with its checksum left to finish, and refusals") {
     gso.gso_type = 1;
     gso.gso_size = 0;
     CHECK(segment(gso, packet, out.data(), out.size(), lengths) == 0);  // no MSS
+    CHECK(segment_count(gso, packet) == 0);
     gso.gso_size = 10;
     CHECK(segment(gso, packet, out.data(), out.size(), lengths) == 0);  // 10 segments, room for 1
+    CHECK(segment_count(gso, packet) == 10);
     gso.gso_type = 3;  // UDP fragmentation offload: never turned on
     CHECK(segment(gso, packet, out.data(), out.size(), lengths) == 0);
+    CHECK(segment_count(gso, packet) == 0);
     gso.gso_type = 4;  // says IPv6, is IPv4
     gso.gso_size = 1000;
     CHECK(segment(gso, packet, out.data(), out.size(), lengths) == 0);
+    CHECK(segment_count(gso, packet) == 0);
     VnetHeader none;
+    CHECK(segment_count(none, packet) == 1);
     CHECK(segment(none, packet, out.data(), 50, lengths) == 0);  // larger than a slot
 }
 

@@ -40,6 +40,16 @@ int child() {
         return 4;
     auto nl = Netlink::open();
     if (!nl || !nl->set_link(tun->index(), 1420, true)) return 5;
+    // The cap on segments per super-packet, read back by iproute2.
+    if (!nl->set_gso_max_segs(tun->index(), 64)) return 13;
+    if (FILE* ip = popen("ip -d link show cugtest0", "r")) {
+        char text[4096] = {};
+        const std::size_t n = fread(text, 1, sizeof text - 1, ip);
+        pclose(ip);
+        if (std::string(text, n).find("gso_max_segs 64 ") == std::string::npos) return 14;
+    } else {
+        return 14;
+    }
     const auto v4 = *net::Address::parse("198.51.100.7");
     const auto v6 = *net::Address::parse("fd00:2::7");
     if (!nl->add_address(tun->index(), v4, 24) || !nl->add_address(tun->index(), v6, 64)) return 6;

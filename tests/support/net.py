@@ -7,13 +7,15 @@
   send ADDR PORT BYTES [MBPS] [PATTERN]
                              connect (3 s timeout), send BYTES of PATTERN
                              repeated (at most MBPS megabytes/s), print
-                             "<bytes> <sha256>"
+                             "<bytes> <sha256>"; with $CUG_TEST_MSS set, the
+                             connection's MSS is that many bytes
   probe ADDR PORT            exit 0 if a TCP connection opens within 2 s
   datagrams PCAP PORT [DST]  hex of every single UDP datagram to PORT (and
                              address DST) that starts with 0x01 (a data packet)
   udp ADDR PORT HEX          send one datagram
 """
 import hashlib
+import os
 import socket
 import struct
 import sys
@@ -47,7 +49,11 @@ def serve(addr, port, out):
 def send(addr, port, total, mbps=None, pattern="cug test payload "):
     total = int(total)
     block = (pattern.encode() * (65536 // len(pattern) + 1))[:65536]
-    s = socket.create_connection((addr, int(port)), timeout=3)
+    s = socket.socket(family(addr), socket.SOCK_STREAM)
+    if os.environ.get("CUG_TEST_MSS"):
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, int(os.environ["CUG_TEST_MSS"]))
+    s.settimeout(3)
+    s.connect((addr, int(port)))
     s.settimeout(30)
     h, sent, start = hashlib.sha256(), 0, time.monotonic()
     while sent < total:
