@@ -147,9 +147,12 @@ struct Terminal {
     std::optional<wire::Decoder> decoder;
 };
 
-// utime + stime of a process (fields 14 and 15 of /proc/PID/stat), in seconds.
-double process_cpu_seconds(pid_t pid) {
-    std::ifstream in(pid > 0 ? fmt::format("/proc/{}/stat", pid) : std::string("/proc/self/stat"));
+// utime + stime of a process (fields 14 and 15 of /proc/PID/stat), or of one
+// of its threads (/proc/PID/task/TID/stat), in seconds.
+double process_cpu_seconds(pid_t pid, pid_t thread = 0) {
+    std::ifstream in(pid <= 0     ? std::string("/proc/self/stat")
+                     : thread > 0 ? fmt::format("/proc/{}/task/{}/stat", pid, thread)
+                                  : fmt::format("/proc/{}/stat", pid));
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const auto paren = text.rfind(')');  // the command name may hold spaces
     if (paren == std::string::npos) return 0;
@@ -202,8 +205,10 @@ struct Cugd {
         (void)request.add("cmd", "status");
         return must(net::ask_local(control, request, std::chrono::seconds(30), {}), "cugd status");
     }
-    // User and system CPU seconds cugd has used so far.
+    // User and system CPU seconds cugd has used so far: all its threads, and
+    // its event loop's alone (the main thread, whose id is the process id).
     double cpu_seconds() const { return process_cpu_seconds(pid); }
+    double loop_cpu_seconds() const { return process_cpu_seconds(pid, pid); }
     // VmRSS and VmHWM in KiB.
     std::pair<long, long> memory() const {
         std::ifstream in(fmt::format("/proc/{}/status", pid));
@@ -449,17 +454,19 @@ int main(int argc, char** argv) {
     // What one resume costs each side in CPU time tells cugd's capacity apart
     // from this machine's: here the simulated terminals share its cores.
     auto resume_all = [&](const char* what) {
-        const double cugd_before = cugd.cpu_seconds(), self_before = process_cpu_seconds(0);
+        const double cugd_before = cugd.cpu_seconds(), loop_before = cugd.loop_cpu_seconds(),
+                     self_before = process_cpu_seconds(0);
         const double s = parallel(0, args.sessions, args.threads, [&](std::uint64_t i) {
             if (auto r = resume(terminals[i], server, server_key); !r)
                 report_failure(what, r.error());
         });
         const double n = static_cast<double>(args.sessions);
         std::printf(
-            "  %s: %llu in %.2f s = %.0f resumes/s (CPU per resume: cugd %.0f us, "
-            "the terminals %.0f us)\n",
+            "  %s: %llu in %.2f s = %.0f resumes/s (CPU per resume: cugd %.0f us, of which its "
+            "event loop %.0f us; the terminals %.0f us)\n",
             what, static_cast<unsigned long long>(args.sessions), s, n / s,
             (cugd.cpu_seconds() - cugd_before) / n * 1e6,
+            (cugd.loop_cpu_seconds() - loop_before) / n * 1e6,
             (process_cpu_seconds(0) - self_before) / n * 1e6);
     };
     resume_all("resumes");
