@@ -145,6 +145,7 @@ struct Terminal {
     bool acknowledged = false;
     std::optional<net::TlsStream> channel;
     std::optional<wire::Decoder> decoder;
+    std::uint64_t pushes = 0;  // on this channel; each push's seq must be the next
 };
 
 // utime + stime of a process (fields 14 and 15 of /proc/PID/stat), or of one
@@ -249,13 +250,22 @@ double parallel(std::uint64_t begin, std::uint64_t end, unsigned threads, F work
     return seconds_since(start);
 }
 
-// Reads messages until one of type `want`; pushes and pongs are skipped.
+// Reads messages until one of type `want`; pushes and pongs are skipped, but
+// pushes must come in sequence (1, 2, ... on each channel: the sync of a
+// resume first, though cugd seals it on another thread while other pushes
+// for the channel arise).
 Result<wire::Message> await(Terminal& t, std::string_view want) {
     for (;;) {
         auto m = CUG_TRY(terminal::read_message(*t.channel, *t.decoder));
         const std::string type(m.get("type").value_or(""));
         if (type == want) return m;
-        if (type == "push" || type == "pong") continue;
+        if (type == "push") {
+            const std::uint64_t seq = CUG_TRY(m.get_u64("seq"));
+            if (seq != ++t.pushes)
+                return make_error(Errc::protocol, "push {} where {} was due", seq, t.pushes);
+            continue;
+        }
+        if (type == "pong") continue;
         return make_error(Errc::protocol, "cugd sent '{}' where '{}' was due", type, want);
     }
 }
@@ -267,6 +277,7 @@ Result<void> resume(Terminal& t, const std::string& server, const crypto::Public
     t.channel.emplace(
         CUG_TRY(net::TlsStream::connect(context, fd, server_key, std::chrono::seconds(30))));
     t.decoder.emplace(protocol::channel_limits());
+    t.pushes = 0;
     const Bytes exporter =
         CUG_TRY(t.channel->exporter(protocol::exporter_resume, protocol::exporter_size));
     wire::Message m;

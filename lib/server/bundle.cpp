@@ -24,25 +24,45 @@ Result<protocol::BundlePeer> pair_entry(const store::Group& group, const protoco
     return p;
 }
 
-Result<protocol::Bundle> build_bundle(const store::ReadTxn& txn, const store::Session& session) {
-    protocol::Bundle b;
-    b.session = session.id;
-    b.expires = session.expires;
+Result<BundlePlan> plan_bundle(const store::ReadTxn& txn, const store::Session& session) {
+    BundlePlan plan;
+    // What the pair entries need of the session itself (not its secrets).
+    plan.session.user = session.user;
+    plan.session.id = session.id;
+    plan.session.indices = session.indices;
+    plan.session.expires = session.expires;
     for (const store::Membership& m : CUG_TRY(txn.memberships_of(session.user))) {
-        const store::Group g = CUG_TRY(txn.group(m.group));
         // A group joined after login has no index in this session yet: it
         // comes with the next login or reconcile, not half-configured now.
-        if (!session.index_in(g.name)) continue;
-        b.groups.push_back({g.name, g.prefix, m.address, g.current.key_id});
-        const protocol::PairKeys keys(g.current.secret.view(), g.current.key_id);
-        for (const store::Membership& other : CUG_TRY(txn.members_of(g.name))) {
+        if (!session.index_in(m.group)) continue;
+        BundlePlan::Part part{CUG_TRY(txn.group(m.group)), m.address, {}};
+        for (const store::Membership& other : CUG_TRY(txn.members_of(m.group))) {
             if (other.user == session.user) continue;
             auto peer = CUG_TRY(txn.find_session(other.user));
-            if (!peer || !peer->acknowledged || !peer->index_in(g.name)) continue;
-            b.peers.push_back(CUG_TRY(pair_entry(g, keys, session, *peer, other.address)));
+            if (!peer || !peer->acknowledged || !peer->index_in(m.group)) continue;
+            part.peers.emplace_back(std::move(*peer), other.address);
         }
+        plan.parts.push_back(std::move(part));
+    }
+    return plan;
+}
+
+Result<protocol::Bundle> build_bundle(const BundlePlan& plan) {
+    protocol::Bundle b;
+    b.session = plan.session.id;
+    b.expires = plan.session.expires;
+    for (const BundlePlan::Part& part : plan.parts) {
+        const store::Group& g = part.group;
+        b.groups.push_back({g.name, g.prefix, part.address, g.current.key_id});
+        const protocol::PairKeys keys(g.current.secret.view(), g.current.key_id);
+        for (const auto& [peer, address] : part.peers)
+            b.peers.push_back(CUG_TRY(pair_entry(g, keys, plan.session, peer, address)));
     }
     return b;
+}
+
+Result<protocol::Bundle> build_bundle(const store::ReadTxn& txn, const store::Session& session) {
+    return build_bundle(CUG_TRY(plan_bundle(txn, session)));
 }
 
 }  // namespace cug::server

@@ -12,6 +12,21 @@ namespace cug::server {
 // members of its groups that have an acknowledged session.
 Result<protocol::Bundle> build_bundle(const store::ReadTxn& txn, const store::Session& session);
 
+// The same in two steps: what the snapshot holds for the bundle (read in the
+// transaction), and the bundle made of it (pair keys derived; no store, so
+// it may run on another thread).
+struct BundlePlan {
+    struct Part {
+        store::Group group;
+        net::Address address;  // the session's in the group
+        std::vector<std::pair<store::Session, net::Address>> peers;
+    };
+    store::Session session;  // its user, id, indices and expiry only
+    std::vector<Part> parts;
+};
+Result<BundlePlan> plan_bundle(const store::ReadTxn& txn, const store::Session& session);
+Result<protocol::Bundle> build_bundle(const BundlePlan& plan);
+
 // One peer entry: the pair of `self` and `peer` in `group`, whose current
 // epoch `keys` was made from (protocol::PairKeys, once per group).
 Result<protocol::BundlePeer> pair_entry(const store::Group& group, const protocol::PairKeys& keys,

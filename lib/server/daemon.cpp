@@ -7,6 +7,7 @@
 #include "protocol/session.hpp"
 #include "server/bundle.hpp"
 #include "server/handshakes.hpp"
+#include "server/workers.hpp"
 #include "wire/text.hpp"
 
 #include <arpa/inet.h>
@@ -56,6 +57,10 @@ struct Channel {
     std::string user;               // set when bound to a session (resumed)
     crypto::SecretBuffer push_key;  // this channel's, from K_push and its exporter
     std::uint64_t push_seq = 0;
+    // While a sync is being sealed on the workers (its sequence number
+    // taken), later pushes wait here, sealed, so that they go out after it.
+    bool sync_pending = false;
+    std::string held;
     Bytes presence_challenge;       // outstanding, if not empty
     std::int64_t presence_due = 0;  // when to send the next challenge
     std::int64_t presence_by = 0;   // when the outstanding one must be answered
@@ -121,6 +126,8 @@ class DaemonImpl final : public Daemon {
     void watch(int fd, std::uint32_t events);
     void accept_terminals();
     void adopt_handshakes();
+    void send_sync(Channel& c, const store::Session& session);
+    void collect_work();
     void on_channel(int fd, std::uint32_t events);
     void pump(Channel& c);
     void dispatch(Channel& c, const wire::Message& m);
@@ -156,8 +163,9 @@ class DaemonImpl final : public Daemon {
     store::Store store_;
     net::TlsContext tls_;
     int epoll_fd_ = -1, listen_fd_ = -1, udp_fd_ = -1, control_fd_ = -1, wake_fd_ = -1,
-        done_fd_ = -1, signal_fd_ = -1, handshake_fd_ = -1;
+        done_fd_ = -1, signal_fd_ = -1, handshake_fd_ = -1, work_fd_ = -1;
     std::unique_ptr<HandshakePool> handshakes_;
+    std::unique_ptr<Workers> workers_;
     std::uint16_t port_ = 0;
     std::atomic<bool> stopping_{false};
     std::map<int, std::unique_ptr<Channel>> channels_;
@@ -187,6 +195,7 @@ class DaemonImpl final : public Daemon {
 
 DaemonImpl::~DaemonImpl() {
     handshakes_.reset();  // joins its threads, which write to handshake_fd_
+    workers_.reset();     // and these to work_fd_
     {
         std::lock_guard lock(hash_mutex_);
         stopping_ = true;
@@ -196,7 +205,7 @@ DaemonImpl::~DaemonImpl() {
         t.join();
     channels_.clear();
     for (int fd : {epoll_fd_, listen_fd_, udp_fd_, control_fd_, wake_fd_, done_fd_, signal_fd_,
-                   handshake_fd_})
+                   handshake_fd_, work_fd_})
         if (fd >= 0) ::close(fd);
     if (control_fd_ >= 0) ::unlink(config_.control_socket.c_str());
 }
@@ -266,11 +275,13 @@ Result<void> DaemonImpl::start() {
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     done_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     handshake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (epoll_fd_ < 0 || wake_fd_ < 0 || done_fd_ < 0 || handshake_fd_ < 0)
+    work_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epoll_fd_ < 0 || wake_fd_ < 0 || done_fd_ < 0 || handshake_fd_ < 0 || work_fd_ < 0)
         return os_error("setting up the event loop");
     watch(wake_fd_, EPOLLIN);
     watch(done_fd_, EPOLLIN);
     watch(handshake_fd_, EPOLLIN);
+    watch(work_fd_, EPOLLIN);
     // Threads start after this: they inherit the mask, and SIGTERM reaches the loop's signalfd.
     sigset_t set;
     sigemptyset(&set);
@@ -283,6 +294,7 @@ Result<void> DaemonImpl::start() {
     CUG_CHECK(open_udp());
     CUG_CHECK(open_control_socket());
     handshakes_ = CUG_TRY(HandshakePool::start(config_.tls_workers, handshake_fd_));
+    workers_ = CUG_TRY(Workers::start(config_.tls_workers, work_fd_));
     for (unsigned i = 0; i < std::max(1u, config_.hash_workers); ++i)
         hash_threads_.emplace_back([this] { hash_worker(); });
     // Sessions registered before a restart stay until their terminals
@@ -439,10 +451,7 @@ void DaemonImpl::on_session_message(Channel& c, const wire::Message& m) {
         heard_[c.user] = now;
         known_.insert_or_assign(c.user, Known(*session));
         c.out += one("resumed", {{"expires", std::to_string(session->expires)}});
-        // The whole picture as of now: what changed while the terminal was
-        // away (or between its bundle and this resume) is in it.
-        auto bundle = store_.read([&](store::ReadTxn& t) { return build_bundle(t, *session); });
-        if (bundle) push(c.user, protocol::encode_sync(*bundle));
+        send_sync(c, *session);
         return;
     }
     if (c.user.empty()) {
@@ -557,8 +566,65 @@ Channel* DaemonImpl::live_channel(const std::string& user) {
 void DaemonImpl::push(const std::string& user, const wire::Message& inner) {
     Channel* c = live_channel(user);
     if (!c || c->push_key.empty()) return;  // it gets the whole picture when it resumes
+    if (c->sync_pending) {
+        c->held += protocol::seal_push(c->push_key.view(), ++c->push_seq, inner);
+        return;
+    }
     c->out += protocol::seal_push(c->push_key.view(), ++c->push_seq, inner);
     flush(*c);
+}
+
+// The whole picture as of now for a resumed channel: what changed while the
+// terminal was away (or between its bundle and this resume) is in it. The
+// snapshot is read here; the pair keys, the encoding and the sealing run on
+// the workers, and the sync goes out before any push that came meanwhile.
+void DaemonImpl::send_sync(Channel& c, const store::Session& session) {
+    auto plan = store_.read([&](store::ReadTxn& t) { return plan_bundle(t, session); });
+    if (!plan) {
+        fmt::print(stderr, "cugd: no bundle for {}: {}\n", session.user, plan.error().message);
+        return;
+    }
+    struct Job {
+        BundlePlan plan;
+        crypto::SecretBuffer key;
+        std::uint64_t seq;
+    };
+    auto job = std::make_shared<Job>(
+        Job{std::move(*plan), crypto::SecretBuffer::copy_of(c.push_key.view()), ++c.push_seq});
+    c.sync_pending = true;
+    const int fd = c.tls.fd();
+    const std::uint64_t serial = c.serial;
+    workers_->submit([this, job, fd, serial]() -> Workers::Continuation {
+        // On a worker: nothing of the loop's is touched here.
+        std::string sealed;
+        if (auto bundle = build_bundle(job->plan)) {
+            wire::Message m = protocol::encode_sync(*bundle);
+            sealed = protocol::seal_push(job->key.view(), job->seq, m);
+            m.wipe();
+        }
+        job->key.clear();
+        return [this, fd, serial, sealed = std::move(sealed)] {
+            auto found = channels_.find(fd);
+            if (found == channels_.end() || found->second->serial != serial) return;  // gone
+            Channel& ch = *found->second;
+            ch.sync_pending = false;
+            if (sealed.empty()) {  // its sequence number is spent: the terminal resumes anew
+                close_channel(fd);
+                return;
+            }
+            ch.out += sealed;
+            ch.out += ch.held;
+            ch.held.clear();
+            flush(ch);
+        };
+    });
+}
+
+void DaemonImpl::collect_work() {
+    std::uint64_t count;
+    (void)!::read(work_fd_, &count, sizeof count);
+    for (auto& then : workers_->take())
+        then();
 }
 
 // Every connected member of the user's groups (or of `groups`) gets the new
@@ -1093,6 +1159,8 @@ Result<void> DaemonImpl::run() {
                 collect_hashes();
             } else if (fd == handshake_fd_) {
                 adopt_handshakes();
+            } else if (fd == work_fd_) {
+                collect_work();
             } else if (fd == wake_fd_) {
                 std::uint64_t v;
                 (void)!::read(wake_fd_, &v, sizeof v);
