@@ -25,12 +25,19 @@ Result<protocol::BundlePeer> pair_entry(const store::Group& group, const protoco
 }
 
 Result<BundlePlan> plan_bundle(const store::ReadTxn& txn, const store::Session& session) {
+    // What the pair entries need of a session: not its secrets.
+    auto public_part = [](const store::Session& s) {
+        store::Session p;
+        p.user = s.user;
+        p.id = s.id;
+        p.indices = s.indices;
+        p.expires = s.expires;
+        p.acknowledged = s.acknowledged;
+        p.endpoint = s.endpoint;
+        return p;
+    };
     BundlePlan plan;
-    // What the pair entries need of the session itself (not its secrets).
-    plan.session.user = session.user;
-    plan.session.id = session.id;
-    plan.session.indices = session.indices;
-    plan.session.expires = session.expires;
+    plan.session = public_part(session);
     for (const store::Membership& m : CUG_TRY(txn.memberships_of(session.user))) {
         // A group joined after login has no index in this session yet: it
         // comes with the next login or reconcile, not half-configured now.
@@ -40,7 +47,7 @@ Result<BundlePlan> plan_bundle(const store::ReadTxn& txn, const store::Session& 
             if (other.user == session.user) continue;
             auto peer = CUG_TRY(txn.find_session(other.user));
             if (!peer || !peer->acknowledged || !peer->index_in(m.group)) continue;
-            part.peers.emplace_back(std::move(*peer), other.address);
+            part.peers.emplace_back(public_part(*peer), other.address);
         }
         plan.parts.push_back(std::move(part));
     }

@@ -18,10 +18,10 @@ Result<protocol::Bundle> build_bundle(const store::ReadTxn& txn, const store::Se
 struct BundlePlan {
     struct Part {
         store::Group group;
-        net::Address address;  // the session's in the group
-        std::vector<std::pair<store::Session, net::Address>> peers;
+        net::Address address;                                        // the session's in the group
+        std::vector<std::pair<store::Session, net::Address>> peers;  // without their keys
     };
-    store::Session session;  // its user, id, indices and expiry only
+    store::Session session;  // without its keys
     std::vector<Part> parts;
 };
 Result<BundlePlan> plan_bundle(const store::ReadTxn& txn, const store::Session& session);
