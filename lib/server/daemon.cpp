@@ -25,14 +25,10 @@
 
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <csignal>
 #include <cstring>
-#include <deque>
 #include <map>
-#include <mutex>
 #include <set>
-#include <thread>
 
 namespace cug::server {
 
@@ -84,18 +80,6 @@ struct Rotation {
     std::int64_t deadline = 0;
 };
 
-struct HashJob {
-    int fd;
-    std::uint64_t serial;
-    PasswordCheck check;
-};
-
-struct HashDone {
-    int fd;
-    std::uint64_t serial;
-    Result<bool> match;
-};
-
 std::string one(std::string_view type,
                 std::initializer_list<std::pair<std::string_view, std::string>> rest = {}) {
     wire::Message m;
@@ -127,7 +111,7 @@ class DaemonImpl final : public Daemon {
     void accept_terminals();
     void adopt_handshakes();
     void send_sync(Channel& c, const store::Session& session);
-    void collect_work();
+    void collect(int notify, Workers& pool);
     void on_channel(int fd, std::uint32_t events);
     void pump(Channel& c);
     void dispatch(Channel& c, const wire::Message& m);
@@ -151,8 +135,6 @@ class DaemonImpl final : public Daemon {
     void finish_rotations(std::int64_t now);
     void activate(const std::string& group);
     void on_udp();
-    void hash_worker();
-    void collect_hashes();
     void tick();
     void expire_sessions(std::int64_t now);
     void reconcile();
@@ -186,23 +168,17 @@ class DaemonImpl final : public Daemon {
     // The last UDP hello counter taken for each session id.
     std::map<Bytes, std::uint64_t> hello_counters_;
 
-    std::mutex hash_mutex_;
-    std::condition_variable hash_ready_;
-    std::deque<HashJob> hash_jobs_;
-    std::deque<HashDone> hash_done_;
-    std::vector<std::thread> hash_threads_;
+    // Argon2id runs here, as many at once as it has threads.
+    std::unique_ptr<Workers> hashers_;
 };
 
 DaemonImpl::~DaemonImpl() {
-    handshakes_.reset();  // joins its threads, which write to handshake_fd_
-    workers_.reset();     // and these to work_fd_
-    {
-        std::lock_guard lock(hash_mutex_);
-        stopping_ = true;
-    }
-    hash_ready_.notify_all();
-    for (auto& t : hash_threads_)
-        t.join();
+    stopping_ = true;
+    // The pools join their threads, which write to handshake_fd_, work_fd_
+    // and done_fd_.
+    handshakes_.reset();
+    workers_.reset();
+    hashers_.reset();
     channels_.clear();
     for (int fd : {epoll_fd_, listen_fd_, udp_fd_, control_fd_, wake_fd_, done_fd_, signal_fd_,
                    handshake_fd_, work_fd_})
@@ -295,8 +271,7 @@ Result<void> DaemonImpl::start() {
     CUG_CHECK(open_control_socket());
     handshakes_ = CUG_TRY(HandshakePool::start(config_.tls_workers, handshake_fd_));
     workers_ = CUG_TRY(Workers::start(config_.tls_workers, work_fd_));
-    for (unsigned i = 0; i < std::max(1u, config_.hash_workers); ++i)
-        hash_threads_.emplace_back([this] { hash_worker(); });
+    hashers_ = CUG_TRY(Workers::start(config_.hash_workers, done_fd_));
     // Sessions registered before a restart stay until their terminals
     // resume or the idle time passes.
     auto sessions = CUG_TRY(store_.read([](store::ReadTxn& t) { return t.sessions(); }));
@@ -398,11 +373,23 @@ void DaemonImpl::apply(Channel& c, LoginStep step) {
     if (step.close) c.close_after = true;
     if (step.verify) {
         c.hashing = true;
-        {
-            std::lock_guard lock(hash_mutex_);
-            hash_jobs_.push_back({c.tls.fd(), c.serial, std::move(*step.verify)});
-        }
-        hash_ready_.notify_one();
+        auto check = std::make_shared<PasswordCheck>(std::move(*step.verify));
+        const int fd = c.tls.fd();
+        const std::uint64_t serial = c.serial;
+        hashers_->submit([this, check, fd, serial]() -> Workers::Continuation {
+            // On a hash thread: nothing of the loop's is touched here.
+            auto match = std::make_shared<Result<bool>>(
+                crypto::verify_password(check->phc, check->password.view()));
+            check->password.clear();
+            return [this, match, fd, serial] {
+                auto found = channels_.find(fd);
+                if (found == channels_.end() || found->second->serial != serial) return;  // gone
+                Channel& ch = *found->second;
+                ch.hashing = false;
+                apply(ch, ch.login->password_checked(std::move(*match)));
+                flush(ch);
+            };
+        });
     }
     if (step.replaced) {
         // Its registration is gone with the new one's; its peers forget it
@@ -620,10 +607,11 @@ void DaemonImpl::send_sync(Channel& c, const store::Session& session) {
     });
 }
 
-void DaemonImpl::collect_work() {
+// What a pool's jobs left for the loop, run on the loop.
+void DaemonImpl::collect(int notify, Workers& pool) {
     std::uint64_t count;
-    (void)!::read(work_fd_, &count, sizeof count);
-    for (auto& then : workers_->take())
+    (void)!::read(notify, &count, sizeof count);
+    for (auto& then : pool.take())
         then();
 }
 
@@ -846,45 +834,6 @@ void DaemonImpl::close_user_channels(const std::string& user, std::string_view w
     c.out += one(why);
     c.close_after = true;
     flush(c);
-}
-
-void DaemonImpl::hash_worker() {
-    for (;;) {
-        HashJob job;
-        {
-            std::unique_lock lock(hash_mutex_);
-            hash_ready_.wait(lock, [this] { return stopping_ || !hash_jobs_.empty(); });
-            if (stopping_) return;
-            job = std::move(hash_jobs_.front());
-            hash_jobs_.pop_front();
-        }
-        auto match = crypto::verify_password(job.check.phc, job.check.password.view());
-        job.check.password.clear();
-        {
-            std::lock_guard lock(hash_mutex_);
-            hash_done_.push_back({job.fd, job.serial, std::move(match)});
-        }
-        std::uint64_t one_event = 1;
-        (void)!::write(done_fd_, &one_event, sizeof one_event);
-    }
-}
-
-void DaemonImpl::collect_hashes() {
-    std::uint64_t count;
-    (void)!::read(done_fd_, &count, sizeof count);
-    std::deque<HashDone> done;
-    {
-        std::lock_guard lock(hash_mutex_);
-        done.swap(hash_done_);
-    }
-    for (auto& d : done) {
-        auto found = channels_.find(d.fd);
-        if (found == channels_.end() || found->second->serial != d.serial) continue;  // gone
-        Channel& c = *found->second;
-        c.hashing = false;
-        apply(c, c.login->password_checked(std::move(d.match)));
-        flush(c);
-    }
 }
 
 void DaemonImpl::expire_sessions(std::int64_t now) {
@@ -1156,11 +1105,11 @@ Result<void> DaemonImpl::run() {
             } else if (fd == control_fd_) {
                 serve_control();
             } else if (fd == done_fd_) {
-                collect_hashes();
+                collect(done_fd_, *hashers_);
             } else if (fd == handshake_fd_) {
                 adopt_handshakes();
             } else if (fd == work_fd_) {
-                collect_work();
+                collect(work_fd_, *workers_);
             } else if (fd == wake_fd_) {
                 std::uint64_t v;
                 (void)!::read(wake_fd_, &v, sizeof v);

@@ -2,9 +2,10 @@
 //
 // A job runs on a pool thread and touches nothing of the loop's; what it
 // returns is a continuation that runs on the loop (from take()), in the order
-// the jobs finished. cugd seals a resuming session's bundle this way: the
-// pair keys, the encoding and the sealing of 49 peers are most of what a
-// resume costs the loop (docs/BENCHMARKS.md).
+// the jobs finished. cugd checks passwords this way (Argon2id, as many at
+// once as the pool has threads) and, on another pool, seals a resuming
+// session's bundle: the pair keys, the encoding and the sealing of 49 peers
+// were most of what a resume cost the loop (docs/BENCHMARKS.md).
 #pragma once
 
 #include "core/result.hpp"

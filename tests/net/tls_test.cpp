@@ -1,13 +1,13 @@
 #include "net/tls.hpp"
 
 #include "core/time.hpp"
+#include "support/tls_server.hpp"
 
 #include <doctest/doctest.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <thread>
 
 using namespace cug;
@@ -15,17 +15,7 @@ using namespace cug::net;
 
 namespace {
 
-// Programs ignore SIGPIPE (cli::harden_process); a test of a peer that hangs
-// up must too, or the first write to it ends the test program.
-const bool sigpipe_ignored = [] { return signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
-
-struct Server {
-    crypto::PrivateKey key = *crypto::PrivateKey::generate();
-    crypto::Certificate certificate =
-        *crypto::make_self_signed(key, {"cug-test", unix_now() - 60, unix_now() + 3600,
-                                        crypto::CertificateRequest::Role::server_ca});
-    TlsContext context = *TlsContext::server(key, certificate);
-};
+using Server = test::TlsServer;
 
 // The server half: handshake, then echo one message and report its exporter.
 void serve(const TlsContext& context, int fd, Bytes* exporter, std::string* error) {

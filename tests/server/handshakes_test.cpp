@@ -1,7 +1,7 @@
 #include "server/handshakes.hpp"
 
 #include "core/time.hpp"
-#include "crypto/x509.hpp"
+#include "support/tls_server.hpp"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <csignal>
 #include <set>
 #include <thread>
 
@@ -21,15 +20,7 @@ using namespace cug::server;
 
 namespace {
 
-const bool sigpipe_ignored = [] { return signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
-
-struct Server {
-    crypto::PrivateKey key = *crypto::PrivateKey::generate();
-    crypto::Certificate certificate =
-        *crypto::make_self_signed(key, {"cug-test", unix_now() - 60, unix_now() + 3600,
-                                        crypto::CertificateRequest::Role::server_ca});
-    net::TlsContext context = *net::TlsContext::server(key, certificate);
-};
+using Server = test::TlsServer;
 
 // A connected pair: the client end blocking, the server end non-blocking and
 // already wrapped for the pool.
