@@ -128,8 +128,10 @@ Result<crypto::SecretBuffer> prompt_secret(std::string_view prompt, const Secret
         ~Closer() { ::close(fd); }
     } closer{fd};
     auto ask = [&](std::string_view text) -> Result<crypto::SecretBuffer> {
-        (void)!::write(fd, text.data(), text.size());
+        // Echo goes off before the prompt shows (as readpassphrase(3) does):
+        // what is typed the moment the prompt appears is never echoed.
         EchoOff quiet(fd);
+        (void)!::write(fd, text.data(), text.size());
         bool saw_input = false;
         return read_line(fd, rules, saw_input);
     };

@@ -70,8 +70,8 @@ pass "every change is audited; the store checks out"
 on_tty() {  # on_tty "answer1" "answer2" ARGS...: runs cug-admin on a pseudo-terminal
   local first=$1 second=$2; shift 2
   local status=0
-  OUT=$( (sleep 0.3; printf '%s\n' "$first"; sleep 0.3; printf '%s\n' "$second") |
-         script -qec "$(printf '%q ' "$ADMIN_BIN" --store "$STORE" "$@")" /dev/null) || status=$?
+  OUT=$(python3 "$CUG_TESTS/support/answer_prompts.py" "password for" "$first" "the same password" "$second" \
+        -- "$ADMIN_BIN" --store "$STORE" "$@") || status=$?
   return $status
 }
 on_tty "tty-secret-1" "tty-secret-1" user add USER-T || fail "user add on a terminal: $OUT"
