@@ -37,6 +37,7 @@ stop_pids() {
   for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
 }
 teardown() {
+  [ "$BASHPID" = "$$" ] || return 0  # not in a background subshell (see tests/admin/lib.sh)
   stop_pids "${cleanup_pids[@]}"
   pcsc_stop
   net_down

@@ -25,6 +25,7 @@ cleanup_pids=()
 fail() { echo "demo: $*" >&2; exit 1; }
 json_get() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 teardown() {
+  [ "$BASHPID" = "$$" ] || return 0  # not in a background subshell (see tests/admin/lib.sh)
   local pid
   for pid in "${cleanup_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${cleanup_pids[@]}"; do wait "$pid" 2>/dev/null || true; done

@@ -1,6 +1,9 @@
 # Shared by the command-line tests: a private store per run, assertions that
 # name what failed, and cleanup by trap even when a test fails.
 set -euo pipefail
+# Debian's own tools first: a version manager's python3 shim in front of
+# /usr/bin costs 0.4 s a start, and the tests start python3 hundreds of times.
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 
 : "${CUG_BIN:?CUG_BIN must name the cmd directory of a build}"
 ADMIN_BIN="$CUG_BIN/cug-admin"
@@ -11,6 +14,9 @@ CHEAP="m=8,t=1,p=1"   # Argon2id cost for tests: the hashing is tested elsewhere
 export CUG_CUGD_SOCKET="$WORK/cugd.sock"
 cleanup_pids=()
 cleanup() {
+  # A background subshell killed before it exec'd its command runs the EXIT
+  # trap too: only the test's own shell may tear the test down.
+  [ "$BASHPID" = "$$" ] || return 0
   local pid
   exec 2>/dev/null  # the shell's own notes on the jobs it reaps
   for pid in "${cleanup_pids[@]}"; do kill "$pid" || true; done

@@ -15,6 +15,9 @@
 # Underlay addresses (IPv4 and IPv6 on every link):
 #   server      192.0.2.1/24   fd00:0:2::1/64     (the bridge)
 #   terminal T  192.0.2.(10+T) fd00:0:2::(10+T)   (eth0)
+# Debian's own tools first: a version manager's python3 shim in front of
+# /usr/bin costs 0.4 s a start, and the tests start python3 hundreds of times.
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 NET_ID=""
 NET_SERVER=""
 NET_TERMINALS=0
@@ -47,6 +50,7 @@ in_term() { local t=$1; shift; ip netns exec "$NET_ID-t$t" "$@"; }
 term_ns() { echo "$NET_ID-t$1"; }
 
 net_down() {
+  [ "$BASHPID" = "$$" ] || return 0  # not in a background subshell (see tests/admin/lib.sh)
   [ -n "$NET_ID" ] || return 0
   local t
   for ((t = 1; t <= NET_TERMINALS; t++)); do ip netns del "$NET_ID-t$t" 2>/dev/null || true; done

@@ -66,6 +66,7 @@ CONF
 }
 
 pcsc_stop() {
+  [ "$BASHPID" = "$$" ] || return 0  # not in a background subshell (see tests/admin/lib.sh)
   local name
   for name in "${!CARD_PID[@]}"; do kill "${CARD_PID[$name]}" 2>/dev/null || true; done
   for name in "${!CARD_PID[@]}"; do wait "${CARD_PID[$name]}" 2>/dev/null || true; done
