@@ -2,6 +2,7 @@
 
 #include "core/time.hpp"
 #include "crypto/aead.hpp"
+#include "dataplane/keys.hpp"
 #include "dataplane/offload.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/replay.hpp"
@@ -39,58 +40,7 @@ const char* drop_name(Drop reason) {
 
 namespace {
 
-// A direction key retires after this many bytes (DESIGN.md, "Data plane").
-constexpr std::uint64_t max_key_bytes = std::uint64_t{1} << 36;
 constexpr unsigned batch = 64;
-
-// A small lock for the replay window: held for a few instructions.
-class SpinLock {
-  public:
-    void lock() {
-        while (flag_.test_and_set(std::memory_order_acquire))
-            flag_.wait(true);
-    }
-    void unlock() {
-        flag_.clear(std::memory_order_release);
-        flag_.notify_one();
-    }
-
-  private:
-    std::atomic_flag flag_;
-};
-
-// One direction key with a cipher context per worker (contexts are not for
-// two threads at once).
-struct DirectionKey {
-    std::uint64_t key_id = 0;
-    std::atomic<std::int64_t> not_after{0};  // the pair's, as the latest picture says
-    std::vector<crypto::Aes256Gcm> contexts;
-    std::atomic<std::uint64_t> bytes{0};
-    std::atomic<std::int64_t> until{0};     // receive keys after a rotation: kept until then
-    std::atomic<std::uint64_t> counter{0};  // send keys: the next nonce
-    SpinLock lock;                          // receive keys: the window
-    ReplayWindow window;
-
-    static Result<std::shared_ptr<DirectionKey>> make(std::uint64_t id, ByteView key,
-                                                      std::int64_t not_after, unsigned workers) {
-        auto k = std::make_shared<DirectionKey>();
-        k->key_id = id;
-        k->not_after = not_after;
-        k->contexts.reserve(workers);
-        for (unsigned i = 0; i < workers; ++i)
-            k->contexts.push_back(CUG_TRY(crypto::Aes256Gcm::create(key)));
-        return k;
-    }
-    // A previous key past its grace is as good as gone.
-    bool retired(std::int64_t now) const {
-        const std::int64_t u = until.load(std::memory_order_relaxed);
-        return u != 0 && now >= u;
-    }
-    bool expired(std::int64_t now) const {
-        return now >= not_after.load(std::memory_order_relaxed) ||
-               bytes.load(std::memory_order_relaxed) >= max_key_bytes;
-    }
-};
 
 struct Counters {
     std::atomic<std::uint64_t> rx_bytes{0}, tx_bytes{0}, rx_packets{0}, tx_packets{0};
@@ -172,6 +122,8 @@ class Impl final : public DataPlane {
     std::uint16_t port_ = 0;
     std::atomic<bool> stopping_{false};
     std::shared_ptr<const Table> table_ = std::make_shared<Table>();
+    // Every key held, so that none starts from counter 0 twice (keys.hpp).
+    std::shared_ptr<KeyLedger> ledger_ = KeyLedger::create();
     // The agent thread's own records.
     std::set<std::pair<net::Address, unsigned>> addresses_;  // on the device
 };
@@ -265,47 +217,33 @@ Result<void> Impl::update(const View& view) {
             std::memcpy(&p.endpoint, &ss, sizeof p.endpoint);
             p.has_endpoint = true;
         }
-        // The same session of the same peer keeps its keys' state; a new one
-        // (a new login, new indices) starts afresh.
+        // The same session of the same peer keeps its statistics and its
+        // previous receive key; the keys themselves come from the ledger,
+        // which never starts the same bytes from counter 0 twice.
         const Pair* was = nullptr;
         if (auto it = before.find({v.user, v.group}); it != before.end() &&
                                                       it->second->recv_index == v.recv_index &&
                                                       it->second->send_index == v.send_index)
             was = it->second;
-        auto find_recv = [&](std::uint64_t id) -> std::shared_ptr<DirectionKey> {
-            if (was)
-                for (const auto& k : was->recv)
-                    if (k->key_id == id) return k;
-            return nullptr;
-        };
-        if (was && was->send->key_id == v.current.key_id) {
-            p.send = was->send;
-            p.send->not_after = v.not_after;
-        } else {
-            p.send = CUG_TRY(
-                DirectionKey::make(v.current.key_id, v.current.send_key, v.not_after, workers));
-        }
-        auto current = find_recv(v.current.key_id);
-        if (!current)
-            current = CUG_TRY(
-                DirectionKey::make(v.current.key_id, v.current.recv_key, v.not_after, workers));
+        p.send = CUG_TRY(ledger_->key(KeyUse::send, v.current.key_id, v.current.send_key,
+                                      v.not_after, workers));
+        p.send->not_after = v.not_after;
+        auto current = CUG_TRY(ledger_->key(KeyUse::receive, v.current.key_id,
+                                            v.current.recv_key, v.not_after, workers));
         current->until = 0;
         current->not_after = v.not_after;
         p.recv.push_back(current);
         if (v.next) {
-            auto installed = find_recv(v.next->key_id);
-            if (!installed)
-                installed = CUG_TRY(
-                    DirectionKey::make(v.next->key_id, v.next->recv_key, v.not_after, workers));
+            auto installed = CUG_TRY(ledger_->key(KeyUse::receive, v.next->key_id,
+                                                  v.next->recv_key, v.not_after, workers));
             installed->not_after = v.not_after;
-            p.recv.push_back(installed);
+            if (installed != current) p.recv.push_back(installed);
         }
         if (was) {
             // The key this pair received with until now, if a rotation just
             // replaced it, stays a little for packets already on their way.
             const auto& previous = was->recv.front();
-            if (previous->key_id != v.current.key_id &&
-                (!v.next || previous->key_id != v.next->key_id)) {
+            if (std::find(p.recv.begin(), p.recv.end(), previous) == p.recv.end()) {
                 previous->until = now + config_.rotation_grace.count();
                 p.recv.push_back(previous);
             }
@@ -324,6 +262,7 @@ Result<void> Impl::update(const View& view) {
     }
     std::atomic_store_explicit(&table_, std::shared_ptr<const Table>(std::move(next)),
                                std::memory_order_release);
+    ledger_->prune(now);
 
     // The device's addresses follow the groups.
     std::set<std::pair<net::Address, unsigned>> want;

@@ -2,6 +2,18 @@
 
 namespace cug::dataplane {
 
+ReplayWindow ReplayWindow::refusing_below(std::uint64_t top) {
+    ReplayWindow w;
+    w.top_ = top;
+    if (top == 0) return w;
+    // Every bit below the top is set; the bits of the top's word from the
+    // top on stay clear, as update() keeps them (the words beyond it are
+    // cleared when the top moves into them).
+    w.bits_.fill(~std::uint64_t{0});
+    w.bits_[(top / 64) % words] &= (std::uint64_t{1} << (top % 64)) - 1;
+    return w;
+}
+
 bool ReplayWindow::check(std::uint64_t counter) const {
     if (counter >= top_) return true;
     if (top_ - counter > window) return false;

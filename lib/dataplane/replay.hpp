@@ -14,6 +14,12 @@ class ReplayWindow {
   public:
     static constexpr std::uint64_t window = 8192;
 
+    // A window for a key that was held before: every counter below `top`
+    // counts as taken.
+    static ReplayWindow refusing_below(std::uint64_t top);
+    // The highest counter taken + 1 (0: none yet).
+    std::uint64_t top() const { return top_; }
+
     bool check(std::uint64_t counter) const;
     // False if the counter was taken meanwhile (or is too old).
     bool update(std::uint64_t counter);

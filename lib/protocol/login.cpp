@@ -88,17 +88,22 @@ crypto::Digest presence_digest(ByteView challenge, ByteView exporter) {
     return h.finish();
 }
 
-crypto::SecretBuffer pair_key(ByteView epoch_secret, std::uint64_t key_id, ByteView session_from,
-                              ByteView session_to) {
-    return PairKeys(epoch_secret, key_id).derive(session_from, session_to);
+crypto::SecretBuffer pair_key(ByteView epoch_secret, std::uint64_t key_id, PairEnd from,
+                              PairEnd to) {
+    return PairKeys(epoch_secret, key_id).derive(from, to);
 }
 
 PairKeys::PairKeys(ByteView epoch_secret, std::uint64_t key_id)
     : expander_(crypto::hkdf_extract({}, epoch_secret).view()), key_id_(key_id) {}
 
-crypto::SecretBuffer PairKeys::derive(ByteView session_from, ByteView session_to) const {
-    const Bytes info = crypto::length_prefixed(
-        {as_bytes("cug data v1"), u64_be(key_id_), session_from, session_to});
+crypto::SecretBuffer PairKeys::derive(PairEnd from, PairEnd to) const {
+    auto u32_be = [](std::uint32_t v) {
+        return Bytes{static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16),
+                     static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
+    };
+    const Bytes info =
+        crypto::length_prefixed({as_bytes("cug data v1"), u64_be(key_id_), from.session,
+                                 u32_be(from.index), to.session, u32_be(to.index)});
     return expander_.expand(info, 32);
 }
 
@@ -113,6 +118,7 @@ void encode_peer(wire::Message& m, const std::string& p, const BundlePeer& peer)
     (void)m.add_bytes(p + "send_key", peer.send_key.view());
     (void)m.add_u64(p + "recv_index", peer.recv_index);
     (void)m.add_bytes(p + "recv_key", peer.recv_key.view());
+    (void)m.add_u64(p + "key_id", peer.key_id);
     (void)m.add_u64(p + "not_after", static_cast<std::uint64_t>(peer.not_after));
 }
 
@@ -180,6 +186,7 @@ Result<BundlePeer> decode_peer(const wire::Message& m, const std::string& p,
         static_cast<std::uint32_t>(CUG_TRY(m.get_u64(p + "recv_index", 1, UINT32_MAX)));
     peer.send_key = CUG_TRY(key_field(m, p + "send_key"));
     peer.recv_key = CUG_TRY(key_field(m, p + "recv_key"));
+    peer.key_id = CUG_TRY(m.get_u64(p + "key_id", 1, UINT64_MAX));
     peer.not_after = static_cast<std::int64_t>(CUG_TRY(m.get_u64(p + "not_after", 1, INT64_MAX)));
     return peer;
 }
@@ -192,8 +199,8 @@ Result<Bundle> decode_bundle(const wire::Message& m) {
     b.expires = static_cast<std::int64_t>(CUG_TRY(m.get_u64("expires", 1, INT64_MAX)));
     const std::uint64_t groups = CUG_TRY(m.get_u64("groups", 0, max_peers));
     const std::uint64_t peers = CUG_TRY(m.get_u64("peers", 0, max_peers));
-    // Exactly the keys the counts call for: 5 + 4 per group + 8 or 9 per peer.
-    std::size_t expected = 5 + 4 * groups + 8 * peers;
+    // Exactly the keys the counts call for: 5 + 4 per group + 9 or 10 per peer.
+    std::size_t expected = 5 + 4 * groups + peer_fields * peers;
     for (std::uint64_t i = 0; i < groups; ++i) {
         const std::string p = fmt::format("group.{}.", i);
         BundleGroup g;

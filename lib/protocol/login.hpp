@@ -53,17 +53,28 @@ crypto::Digest resume_proof(ByteView k_resume, ByteView exporter);
 // What the card's 9E key signs to show it is still there.
 crypto::Digest presence_digest(ByteView challenge, ByteView exporter);
 
+// One end of a pair in a group: the session, and its receiver index there.
+// The index is what makes an instance of the pair unique: a membership
+// removed and added again, or a new login, gets a new one (never reused), so
+// the pair's keys are new with it and a counter at 0 never meets an old key.
+struct PairEnd {
+    ByteView session;
+    std::uint32_t index = 0;
+};
+
 // K(a->b) for one direction of one pair of sessions in a group epoch:
-// HKDF-SHA-256(salt none, epoch secret, info "cug data v1" || key id || a || b).
-crypto::SecretBuffer pair_key(ByteView epoch_secret, std::uint64_t key_id, ByteView session_from,
-                              ByteView session_to);
+// HKDF-SHA-256(salt none, epoch secret, info "cug data v1" || key id ||
+// session a || index a || session b || index b).
+crypto::SecretBuffer pair_key(ByteView epoch_secret, std::uint64_t key_id, PairEnd from,
+                              PairEnd to);
 
 // The same keys for many pairs of one epoch (a bundle of 49 peers needs 98):
 // HKDF's extract step, the same for every pair, is done once.
 class PairKeys {
   public:
     PairKeys(ByteView epoch_secret, std::uint64_t key_id);
-    crypto::SecretBuffer derive(ByteView session_from, ByteView session_to) const;
+    crypto::SecretBuffer derive(PairEnd from, PairEnd to) const;
+    std::uint64_t key_id() const { return key_id_; }
 
   private:
     crypto::HkdfExpander expander_;
@@ -84,6 +95,7 @@ struct BundlePeer {
     std::optional<net::Endpoint> endpoint;
     std::uint32_t send_index = 0;  // the peer's receiver index for our packets
     std::uint32_t recv_index = 0;  // ours for the peer's packets
+    std::uint64_t key_id = 0;      // the group epoch these keys are of
     crypto::SecretBuffer send_key, recv_key;
     std::int64_t not_after = 0;
 };
@@ -101,6 +113,8 @@ wire::Message encode_bundle(const Bundle& bundle);
 Result<Bundle> decode_bundle(const wire::Message& message);
 // One peer entry under the key prefix `p` ("peer.3."); decoding checks it
 // against the session's groups. Pushes reuse them (protocol/session.hpp).
+// A peer entry has this many keys, and one more when it has an endpoint.
+inline constexpr std::size_t peer_fields = 9;
 void encode_peer(wire::Message& m, const std::string& p, const BundlePeer& peer);
 Result<BundlePeer> decode_peer(const wire::Message& m, const std::string& p,
                                const std::vector<BundleGroup>& groups);

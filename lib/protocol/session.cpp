@@ -148,7 +148,7 @@ Result<Push> decode_push(const wire::Message& m, const std::vector<BundleGroup>&
     } else if (type == "peer-up") {
         p.kind = Push::Kind::peer_up;
         const std::uint64_t n = CUG_TRY(m.get_u64("peers", 1, max_peers));
-        std::size_t expected = 2 + 8 * n;
+        std::size_t expected = 2 + peer_fields * n;
         for (std::uint64_t i = 0; i < n; ++i) {
             p.peers.push_back(CUG_TRY(decode_peer(m, fmt::format("peer.{}.", i), groups)));
             expected += p.peers.back().endpoint ? 1 : 0;
@@ -159,10 +159,11 @@ Result<Push> decode_push(const wire::Message& m, const std::vector<BundleGroup>&
         p.group = CUG_TRY(group());
         p.key_id = CUG_TRY(m.get_u64("key_id", 1));
         const std::uint64_t n = CUG_TRY(m.get_u64("peers", 0, max_peers));
-        std::size_t expected = 4 + 8 * n;
+        std::size_t expected = 4 + peer_fields * n;
         for (std::uint64_t i = 0; i < n; ++i) {
             p.peers.push_back(CUG_TRY(decode_peer(m, fmt::format("peer.{}.", i), groups)));
             if (p.peers.back().group != p.group) return bad_push("a rekey names another group");
+            if (p.peers.back().key_id != p.key_id) return bad_push("a rekey names another epoch");
             expected += p.peers.back().endpoint ? 1 : 0;
         }
         if (m.size() != expected) return bad_push("a rekey holds keys beyond its count");

@@ -18,8 +18,12 @@ Result<protocol::BundlePeer> pair_entry(const store::Group& group, const protoco
     p.endpoint = peer.endpoint;
     p.send_index = *self_index;  // our packets carry our index in the group
     p.recv_index = *peer_index;  // the peer's carry theirs
-    p.send_key = keys.derive(self.id, peer.id);
-    p.recv_key = keys.derive(peer.id, self.id);
+    // Both receiver indices go into the keys: a pair made again (a membership
+    // removed and added, a new login) is a new instance with new keys.
+    const protocol::PairEnd us{self.id, *self_index}, them{peer.id, *peer_index};
+    p.key_id = keys.key_id();
+    p.send_key = keys.derive(us, them);
+    p.recv_key = keys.derive(them, us);
     p.not_after = std::min(self.expires, peer.expires);
     return p;
 }

@@ -853,10 +853,13 @@ void DaemonImpl::expire_sessions(std::int64_t now) {
     }
 }
 
-// Store changes by cug-admin. A disabled or removed user or a re-enrolled
-// card ends the session; a membership removed or added changes the session's
-// groups live (the terminal drops or adds the group, the group's members
-// forget or learn the user).
+// Store changes by cug-admin, which revokes in its own transaction: a user
+// removed or disabled or a card changed took the session out of the store, a
+// membership removed took its group (receiver index) out of the session.
+// cugd compares the store with what it last knew and tells the terminals: the
+// session's terminal is told `revoked` or loses the group, the group's members
+// forget the user. A membership added gives the live session a new receiver
+// index for the group (the terminal gets a sync, the group peer-up).
 void DaemonImpl::reconcile() {
     auto sessions = store_.read([](store::ReadTxn& t) { return t.sessions(); });
     if (!sessions) return;
@@ -867,6 +870,7 @@ void DaemonImpl::reconcile() {
     auto planned = store_.read([&](store::ReadTxn& t) -> Result<void> {
         for (const auto& s : *sessions) {
             present.insert(s.user);
+            // A store written by a cug-admin that left sessions standing.
             auto u = CUG_TRY(t.find_user(s.user));
             if (!u)
                 revoke[s.user] = "the user was removed";
@@ -888,6 +892,18 @@ void DaemonImpl::reconcile() {
         if (auto why = revoke.find(s.user); why != revoke.end()) {
             end_session(s.user, "session.revoked", why->second, "revoked");
             continue;
+        }
+        // Groups the store's session lost since cugd last looked.
+        if (auto k = known_.find(s.user); k != known_.end() && k->second.id == s.id) {
+            std::vector<std::string> left;
+            for (const auto& [group, index] : k->second.indices)
+                if (s.index_in(group) != index) left.push_back(group);
+            if (!left.empty()) {
+                announce_down(s.user, k->second, left);
+                for (const auto& g : left)
+                    push(s.user, protocol::encode_group_down(g));
+                k->second = Known(s);
+            }
         }
         if (!regroup.count(s.user)) continue;
         auto change =
@@ -913,12 +929,13 @@ void DaemonImpl::reconcile() {
             announce_up(s.user, change->joined);
         }
     }
-    // Sessions that left the store with their user (cug-admin user del).
+    // Sessions that left the store: cug-admin revoked them (its audit entry
+    // says why).
     std::vector<std::string> gone;
     for (const auto& [user, session] : known_)
         if (!present.count(user)) gone.push_back(user);
     for (const auto& user : gone)
-        end_session(user, "session.revoked", "the user was removed", "revoked");
+        end_session(user, "session.revoked", "revoked by the administrator", "revoked");
 }
 
 void DaemonImpl::tick() {

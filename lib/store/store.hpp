@@ -129,11 +129,18 @@ class ReadTxn {
 // audit entry; a failed method leaves the transaction unusable for commit.
 class WriteTxn : public ReadTxn {
   public:
+    // Revocation happens in the transaction that decides it (DESIGN.md,
+    // "Rotation and revocation"): removing or disabling a user, or changing
+    // its card, ends its session in the store at once, and a membership
+    // removed takes its group (its receiver index) from the live session, so
+    // no session ever carries an index across two instances of a membership.
+    // cugd follows within a second and tells the terminals.
     Result<void> add_user(std::string_view name, std::string password_hash);
     Result<void> delete_user(std::string_view name);  // and its memberships and session
     Result<void> set_password(std::string_view name, std::string password_hash);
-    Result<void> set_enabled(std::string_view name, bool enabled);
-    // Replaces a user record as is (for later modules: failed-login counters, card keys).
+    Result<void> set_enabled(std::string_view name, bool enabled);  // disabled: session ends
+    // Replaces a user record as is (failed-login counters, card keys); a
+    // card changed or removed ends the session the old card opened.
     Result<void> put_user(const User& user);
 
     // A new group with a fresh key epoch. The prefix must not overlap another group's.
@@ -190,6 +197,8 @@ class WriteTxn : public ReadTxn {
     Result<void> put_meta_u64(std::string_view key, std::uint64_t value);
     Result<void> remove_membership(Group& group, const Membership& m);
     Result<void> remove_session(const Session& session);
+    // Ends the user's session, if any, audited as session.revoked.
+    Result<void> revoke_session(std::string_view user, std::string_view why);
 
     const Actor& actor_;
     bool map_full_ = false;

@@ -53,6 +53,7 @@ Result<void> WriteTxn::add_user(std::string_view name, std::string password_hash
 
 Result<void> WriteTxn::delete_user(std::string_view name) {
     CUG_TRY(user(name));
+    CUG_CHECK(revoke_session(name, "the user was removed"));
     std::string left;
     for (const Membership& m : CUG_TRY(memberships_of(name))) {
         auto group = CUG_TRY(this->group(m.group));
@@ -61,7 +62,6 @@ Result<void> WriteTxn::delete_user(std::string_view name) {
         left += fmt::format("{}{} ({})", left.empty() ? "removed from " : ", ", m.group,
                             m.address.to_string());
     }
-    if (auto session = CUG_TRY(find_session(name))) CUG_CHECK(remove_session(*session));
     CUG_CHECK(del(Table::users, as_bytes(name)));
     return audit_event("user.del", name, left);
 }
@@ -81,12 +81,25 @@ Result<void> WriteTxn::set_enabled(std::string_view name, bool enabled) {
     u.enabled = enabled;
     if (enabled) u.failed_logins = 0;
     CUG_CHECK(put(Table::users, as_bytes(name), encode_user(u)));
-    return audit_event(enabled ? "user.enable" : "user.disable", name, "");
+    CUG_CHECK(audit_event(enabled ? "user.enable" : "user.disable", name, ""));
+    if (!enabled) CUG_CHECK(revoke_session(name, "the user was disabled"));
+    return ok();
 }
 
 Result<void> WriteTxn::put_user(const User& u) {
     CUG_CHECK(check_user_name(u.name));
-    return put(Table::users, as_bytes(u.name), encode_user(u));
+    CUG_CHECK(put(Table::users, as_bytes(u.name), encode_user(u)));
+    auto session = CUG_TRY(find_session(u.name));
+    if (session && (!u.card || u.card->certificate_serial != session->card_serial))
+        CUG_CHECK(revoke_session(u.name, u.card ? "the card was re-enrolled" : "the card was revoked"));
+    return ok();
+}
+
+Result<void> WriteTxn::revoke_session(std::string_view name, std::string_view why) {
+    auto session = CUG_TRY(find_session(name));
+    if (!session) return ok();
+    CUG_CHECK(remove_session(*session));
+    return audit_event("session.revoked", name, why);
 }
 
 }  // namespace cug::store

@@ -282,8 +282,14 @@ Result<void> AgentImpl::apply_push(const wire::Message& outer) {
         }
         case Kind::activate: {
             auto installed = held_->pending.find(push.group);
-            if (installed == held_->pending.end() || installed->second.first != push.key_id)
+            if (installed == held_->pending.end() || installed->second.first != push.key_id) {
+                // A sync since the install (a resume during the rotation)
+                // brought these keys as the current ones already.
+                auto group = std::find_if(b.groups.begin(), b.groups.end(),
+                                          [&](const auto& g) { return g.name == push.group; });
+                if (group != b.groups.end() && group->key_id >= push.key_id) break;
                 return make_error(Errc::protocol, "cugd activated keys this terminal lacks");
+            }
             // Peers that came or went since the install are already right.
             for (auto& p : installed->second.second) {
                 auto same = std::find_if(b.peers.begin(), b.peers.end(), [&](const auto& q) {
@@ -318,7 +324,7 @@ void AgentImpl::sync_dataplane() {
         pv.send_index = p.send_index;
         pv.recv_index = p.recv_index;
         pv.not_after = p.not_after;
-        pv.current = {group->key_id, p.send_key.view(), p.recv_key.view()};
+        pv.current = {p.key_id, p.send_key.view(), p.recv_key.view()};
         if (auto installed = held_->pending.find(p.group); installed != held_->pending.end())
             for (const auto& q : installed->second.second)
                 if (q.user == p.user && q.recv_index == p.recv_index)

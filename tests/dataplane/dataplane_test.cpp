@@ -249,8 +249,67 @@ int child() {
     return 0;
 }
 
+// A pair that leaves the table and comes back with the same keys (whatever
+// the pushes did) goes on with its counters: no nonce is used twice, and
+// nothing the peer sent before is taken again.
+int child_same_keys_again() {
+    auto nl = Netlink::open();
+    EXPECT(nl && nl->set_link(static_cast<int>(if_nametoindex("lo")), 65536, true));
+    Config config;
+    config.interface = "cugt0";
+    config.threads = 2;
+    config.port = 0;
+    auto opened = DataPlane::open(config);
+    EXPECT(opened);
+    DataPlane& dp = **opened;
+    EXPECT(dp.start_workers());
+    const int peer_fd = udp_socket("127.0.0.1", 0);
+    EXPECT(peer_fd >= 0);
+    const View with_peer = picture(port_of(peer_fd), unix_now() + 3600);
+    View without_peer = with_peer;
+    without_peer.peers.clear();
+    EXPECT(dp.update(with_peer));
+    const int app = udp_socket("198.51.100.1", 2000);
+    EXPECT(app >= 0);
+
+    auto counter_of_next_packet = [&]() -> std::int64_t {
+        send_to(app, "198.51.100.2", 3000, as_bytes(std::string_view("out")));
+        const Bytes got = receive(peer_fd);
+        auto h = parse_header(got);
+        return h ? static_cast<std::int64_t>(h->counter) : -1;
+    };
+    std::vector<Bytes> sent_by_peer;
+    for (std::uint64_t c = 0; c < 3; ++c) {
+        EXPECT(counter_of_next_packet() == static_cast<std::int64_t>(c));
+        sent_by_peer.push_back(seal(k_recv, 5, 9, c, udp_packet(peer, ours, 2000, "in")));
+        send_to(peer_fd, "127.0.0.1", dp.port(), sent_by_peer.back());
+        EXPECT(!receive(app).empty());
+    }
+    for (int round = 0; round < 3; ++round) {
+        EXPECT(dp.update(without_peer));  // peer down ...
+        EXPECT(dp.update(with_peer));     // ... and up again with the same keys
+    }
+    EXPECT(counter_of_next_packet() == 3);  // not 0
+    const std::uint64_t replays = drops(dp, Drop::replay);
+    for (const auto& old : sent_by_peer)
+        send_to(peer_fd, "127.0.0.1", dp.port(), old);
+    EXPECT(eventually([&] { return drops(dp, Drop::replay) == replays + 3; }));
+    EXPECT(receive(app).empty());
+    send_to(peer_fd, "127.0.0.1", dp.port(),
+            seal(k_recv, 5, 9, 3, udp_packet(peer, ours, 2000, "new")));
+    const Bytes fresh = receive(app);
+    EXPECT(std::string(fresh.begin(), fresh.end()) == "new");
+    ::close(app);
+    ::close(peer_fd);
+    return 0;
+}
+
 }  // namespace
 
 TEST_CASE("the data plane seals, opens, checks and counts, with the test as the peer") {
     test::in_new_netns(child);
+}
+
+TEST_CASE("a pair back with the same keys goes on with its counters and its window") {
+    test::in_new_netns(child_same_keys_again);
 }

@@ -43,6 +43,7 @@ Bundle sample_bundle() {
     p.endpoint = *net::Endpoint::parse("192.0.2.2:51820");
     p.send_index = 17;
     p.recv_index = 18;
+    p.key_id = 5;
     p.send_key = crypto::random_secret(32);
     p.recv_key = crypto::random_secret(32);
     p.not_after = 1900000000;
@@ -74,12 +75,20 @@ TEST_CASE("key schedule, proofs and pair keys match the specification's vectors"
           "c9364404aa236c94d648714d8ddde814467278f454dc0cb0ac586c1e323de6bc");
     CHECK(hex_of(presence_digest(Bytes(32, 0x77), Bytes(32, 0x66))) ==
           "adeb3c1e08dbaf0388153ada552e88c4774632aa61fe0679b2a751c63fcdd046");
-    CHECK(hex_of(pair_key(Bytes(32, 0x99), 7, Bytes(16, 0xaa), Bytes(16, 0xbb)).view()) ==
-          "c9c147aebe951b36c24f3c2a6fd4c3285927fc46acc7ef50d19e6cf2708de193");
+    const Bytes a(16, 0xaa), b(16, 0xbb);
+    CHECK(hex_of(pair_key(Bytes(32, 0x99), 7, {a, 3}, {b, 4}).view()) ==
+          "910c5e452791a5b97ac9c9af40f180a09e73af5bc185181803131fc4f109443b");
     // Directions differ.
-    CHECK_FALSE(
-        crypto::equal_ct(pair_key(Bytes(32, 0x99), 7, Bytes(16, 0xaa), Bytes(16, 0xbb)).view(),
-                         pair_key(Bytes(32, 0x99), 7, Bytes(16, 0xbb), Bytes(16, 0xaa)).view()));
+    CHECK_FALSE(crypto::equal_ct(pair_key(Bytes(32, 0x99), 7, {a, 3}, {b, 4}).view(),
+                                 pair_key(Bytes(32, 0x99), 7, {b, 4}, {a, 3}).view()));
+    // A new instance of the pair (either end with a new receiver index, as
+    // after a membership removed and added again) has new keys.
+    CHECK_FALSE(crypto::equal_ct(pair_key(Bytes(32, 0x99), 7, {a, 3}, {b, 4}).view(),
+                                 pair_key(Bytes(32, 0x99), 7, {a, 3}, {b, 5}).view()));
+    CHECK_FALSE(crypto::equal_ct(pair_key(Bytes(32, 0x99), 7, {a, 3}, {b, 4}).view(),
+                                 pair_key(Bytes(32, 0x99), 7, {a, 6}, {b, 4}).view()));
+    CHECK_FALSE(crypto::equal_ct(pair_key(Bytes(32, 0x99), 7, {a, 3}, {b, 4}).view(),
+                                 pair_key(Bytes(32, 0x99), 8, {a, 3}, {b, 4}).view()));
 }
 
 TEST_CASE("terminal and server derive the same keys; another connection or user does not") {
@@ -131,6 +140,7 @@ TEST_CASE("bundles decode strictly") {
     REQUIRE(back.groups.size() == 1);
     CHECK(back.groups[0].prefix.to_string() == "10.0.0.0/24");
     CHECK(back.peers[0].send_index == 17);
+    CHECK(back.peers[0].key_id == 5);
     CHECK(crypto::equal_ct(back.peers[0].send_key.view(), b.peers[0].send_key.view()));
 
     auto altered = [&](std::string_view key, std::string_view value) {
@@ -152,6 +162,8 @@ TEST_CASE("bundles decode strictly") {
     CHECK_FALSE(altered("group.0.address", "10.9.0.1").ok());
     CHECK_FALSE(altered("peer.0.send_key", "AAAA").ok());  // not 32 bytes
     CHECK_FALSE(altered("peer.0.recv_index", "0").ok());
+    CHECK_FALSE(altered("peer.0.key_id", "0").ok());
+    CHECK_FALSE(altered("peer.0.key_id", "").ok());  // every entry names its epoch
     CHECK_FALSE(altered("extra", "1").ok());  // unknown key
     CHECK_FALSE(altered("peers", "2").ok());  // count without the peer
     CHECK_FALSE(altered("session", "AAAA").ok());

@@ -21,6 +21,7 @@ BundlePeer peer(std::string user, std::string address) {
     p.address = *net::Address::parse(address);
     p.send_index = 7;
     p.recv_index = 8;
+    p.key_id = 5;
     p.send_key = crypto::random_secret(32);
     p.recv_key = crypto::random_secret(32);
     p.not_after = 1900000000;
@@ -96,6 +97,8 @@ TEST_CASE("pushes decode strictly against the session's groups") {
 
     std::vector<BundlePeer> rekeyed;
     rekeyed.push_back(peer("USER-B", "10.0.0.2"));
+    CHECK(!decode_push(encode_rekey("VPN1", 9, rekeyed), groups()).ok());  // keys of epoch 5
+    rekeyed[0].key_id = 9;
     auto rekey = decode_push(encode_rekey("VPN1", 9, rekeyed), groups());
     REQUIRE(rekey.ok());
     CHECK((rekey->kind == Push::Kind::rekey && rekey->key_id == 9 && rekey->peers.size() == 1));

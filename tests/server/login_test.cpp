@@ -144,7 +144,9 @@ TEST_CASE("a login with the enrolled card and the right password gets its bundle
     CHECK(to_a.send_index == *b_session->index_in("VPN1"));
     auto group = must(d.st.read([](store::ReadTxn& t) { return t.group("VPN1"); }));
     auto a_to_b = protocol::pair_key(group.current.secret.view(), group.current.key_id,
-                                     a_session->id, b_session->id);
+                                     {a_session->id, *a_session->index_in("VPN1")},
+                                     {b_session->id, *b_session->index_in("VPN1")});
+    CHECK(to_a.key_id == group.current.key_id);
     CHECK(crypto::equal_ct(to_a.recv_key.view(), a_to_b.view()));
 
     // A second login of A replaces the first session.

@@ -553,20 +553,23 @@ TEST_CASE("sessions: the registration table") {
     CHECK(problems_of(st).empty());
 
     // The session follows the memberships: nothing changed, then A leaves
-    // VPN2 and joins VPN3 (a new index from the counter; VPN1's kept).
+    // VPN2 (its index goes in that very transaction) and joins VPN2 again
+    // and VPN3 (new indices from the counter; VPN1's kept).
     CHECK(must(st.write([](WriteTxn& t) { return t.follow_memberships("USER-A"); })).empty());
     must(st.write([](WriteTxn& t) -> Result<void> {
         CUG_TRY(t.add_group("VPN3", *net::Prefix::parse("10.0.2.0/24")));
         CUG_CHECK(t.delete_member("VPN2", "USER-A"));
+        CHECK_FALSE(CUG_TRY(t.find_session("USER-A"))->index_in("VPN2").has_value());
+        CUG_TRY(t.add_member("VPN2", "USER-A"));
         CUG_TRY(t.add_member("VPN3", "USER-A"));
         return ok();
     }));
     auto change = must(st.write([](WriteTxn& t) { return t.follow_memberships("USER-A"); }));
-    CHECK(change.left == std::vector<std::string>{"VPN2"});
-    CHECK(change.joined == std::vector<std::string>{"VPN3"});
+    CHECK(change.left.empty());
+    CHECK(change.joined == std::vector<std::string>{"VPN2", "VPN3"});
     auto a3 = must(st.read([](ReadTxn& t) { return t.find_session("USER-A"); }));
     CHECK(a3->index_in("VPN1") == a2->index_in("VPN1"));
-    CHECK_FALSE(a3->index_in("VPN2").has_value());
+    CHECK(*a3->index_in("VPN2") > *a2->index_in("VPN2"));  // a new instance, a new index
     CHECK(*a3->index_in("VPN3") > *a2->index_in("VPN2"));
     CHECK(a3->acknowledged);
     CHECK(error_of(st.write([](WriteTxn& t) { return t.follow_memberships("NOBODY"); })) ==
@@ -588,7 +591,97 @@ TEST_CASE("sessions: the registration table") {
             actions.push_back(e.action);
         CHECK(std::count(actions.begin(), actions.end(), "session.login") == 3);
         CHECK(std::count(actions.begin(), actions.end(), "session.logout") == 1);
-        CHECK(std::count(actions.begin(), actions.end(), "session.groups") == 1);
+        CHECK(std::count(actions.begin(), actions.end(), "session.groups") == 2);  // -VPN2, +VPN2 +VPN3
+        CHECK(std::count(actions.begin(), actions.end(), "session.revoked") == 1);  // A removed
+        return ok();
+    }));
+    CHECK(problems_of(st).empty());
+}
+
+TEST_CASE("revocation ends the session in the transaction that decides it") {
+    TempDir dir;
+    Store st = make_store(dir);
+    const std::string h = hash("passwd1-A");
+    must(st.write([&](WriteTxn& t) -> Result<void> {
+        for (const char* u : {"USER-A", "USER-B", "USER-C", "USER-D"}) {
+            CUG_CHECK(t.add_user(u, h));
+            User user = CUG_TRY(t.user(u));
+            user.card = CardKeys{Bytes(65, 4), Bytes(65, 4), Bytes{1, 2, 3}, 1, Bytes{9}, "test"};
+            CUG_CHECK(t.put_user(user));
+        }
+        CUG_TRY(t.add_group("VPN1", *net::Prefix::parse("10.0.0.0/24")));
+        CUG_TRY(t.add_group("VPN2", *net::Prefix::parse("10.0.1.0/24")));
+        for (const char* u : {"USER-A", "USER-B", "USER-C", "USER-D"})
+            CUG_TRY(t.add_member("VPN1", u));
+        CUG_TRY(t.add_member("VPN2", "USER-D"));
+        return ok();
+    }));
+    std::uint8_t next_id = 1;
+    auto log_in = [&](const char* user) {
+        Session s;
+        s.user = user;
+        s.id = Bytes(16, next_id++);
+        s.login_time = s.last_seen = 1800000000;
+        s.expires = 1800043200;
+        s.card_serial = Bytes{1, 2, 3};
+        s.resume_key = crypto::random_secret(32);
+        s.push_key = crypto::random_secret(32);
+        s.udp_key = crypto::random_secret(32);
+        must(st.write([&](WriteTxn& t) -> Result<void> {
+            CUG_TRY(t.register_session(std::move(s)));
+            return ok();
+        }));
+    };
+    auto has_session = [&](const char* user) {
+        return must(st.read([&](ReadTxn& t) { return t.find_session(user); })).has_value();
+    };
+    for (const char* u : {"USER-A", "USER-B", "USER-C", "USER-D"})
+        log_in(u);
+
+    // Disabled and enabled again at once: the session is gone all the same.
+    must(st.write([](WriteTxn& t) { return t.set_enabled("USER-A", false); }));
+    must(st.write([](WriteTxn& t) { return t.set_enabled("USER-A", true); }));
+    CHECK_FALSE(has_session("USER-A"));
+    // Another card for B: the session the old card opened ends.
+    must(st.write([](WriteTxn& t) -> Result<void> {
+        User b = CUG_TRY(t.user("USER-B"));
+        b.card->certificate_serial = Bytes{7, 7};
+        return t.put_user(b);
+    }));
+    CHECK_FALSE(has_session("USER-B"));
+    // Failed-login counters change nothing of the session.
+    must(st.write([](WriteTxn& t) -> Result<void> {
+        User c = CUG_TRY(t.user("USER-C"));
+        c.failed_logins = 3;
+        return t.put_user(c);
+    }));
+    CHECK(has_session("USER-C"));
+    // C's only group removed and added again: the session does not survive
+    // into the new membership.
+    must(st.write([](WriteTxn& t) -> Result<void> {
+        CUG_CHECK(t.delete_member("VPN1", "USER-C"));
+        CUG_TRY(t.add_member("VPN1", "USER-C"));
+        return ok();
+    }));
+    CHECK_FALSE(has_session("USER-C"));
+    // D keeps VPN2 when VPN1 (deleted with its members) goes.
+    const auto d_before = must(st.read([](ReadTxn& t) { return t.find_session("USER-D"); }));
+    must(st.write([](WriteTxn& t) { return t.delete_group("VPN1", true); }));
+    const auto d_after = must(st.read([](ReadTxn& t) { return t.find_session("USER-D"); }));
+    REQUIRE(d_after.has_value());
+    CHECK_FALSE(d_after->index_in("VPN1").has_value());
+    CHECK(d_after->index_in("VPN2") == d_before->index_in("VPN2"));
+    must(st.write([](WriteTxn& t) { return t.delete_user("USER-D"); }));
+    CHECK_FALSE(has_session("USER-D"));
+    must(st.read([](ReadTxn& t) -> Result<void> {
+        CHECK(t.entries(Table::session_ids) == 0);
+        std::vector<std::string> why;
+        for (const auto& e : CUG_TRY(t.audit(0, 1000)))
+            if (e.action == "session.revoked") why.push_back(e.subject + ": " + e.detail);
+        CHECK(why == std::vector<std::string>{"USER-A: the user was disabled",
+                                              "USER-B: the card was re-enrolled",
+                                              "USER-C: the user is in no group any more",
+                                              "USER-D: the user was removed"});
         return ok();
     }));
     CHECK(problems_of(st).empty());

@@ -13,6 +13,7 @@
   datagrams PCAP PORT [DST]  hex of every single UDP datagram to PORT (and
                              address DST) that starts with 0x01 (a data packet)
   udp ADDR PORT HEX          send one datagram
+  udp-file ADDR PORT FILE    send one datagram per line of FILE (hex)
 """
 import hashlib
 import os
@@ -113,5 +114,13 @@ def udp(addr, port, hexdata):
     s.sendto(bytes.fromhex(hexdata), (addr, int(port)))
 
 
+def udp_file(addr, port, path):
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+    for line in open(path):
+        if line.strip():
+            s.sendto(bytes.fromhex(line.strip()), (addr, int(port)))
+
+
 if __name__ == "__main__":
-    {"serve": serve, "send": send, "probe": probe, "datagrams": datagrams, "udp": udp}[sys.argv[1]](*sys.argv[2:])
+    {"serve": serve, "send": send, "probe": probe, "datagrams": datagrams, "udp": udp,
+     "udp-file": udp_file}[sys.argv[1]](*sys.argv[2:])
