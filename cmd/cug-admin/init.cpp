@@ -13,6 +13,7 @@ struct InitArgs {
     std::string server_name;
     std::string password_cost = crypto::Argon2Params{}.to_string();
     std::uint64_t audit_limit = 100'000;
+    std::uint64_t noise_limit = 10'000;
     std::int64_t certificate_days = 3650;
     bool json = false;
 };
@@ -34,6 +35,7 @@ Result<void> run_init(const Context& ctx, InitArgs args) {
     params.server_name = args.server_name;
     params.password_params = CUG_TRY(crypto::Argon2Params::parse(args.password_cost));
     params.audit_limit = args.audit_limit;
+    params.noise_limit = args.noise_limit;
     params.certificate_days = args.certificate_days;
     auto st = CUG_TRY(store::Store::create(ctx.store_dir, params,
                                            store::Actor::current("cug-admin"), ctx.options()));
@@ -67,6 +69,10 @@ void add_init_command(CLI::App& app, Context& ctx) {
         ->capture_default_str();
     cmd->add_option("--audit-limit", args->audit_limit, "audit entries kept (oldest dropped)")
         ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{100'000'000}))
+        ->capture_default_str();
+    cmd->add_option("--noise-limit", args->noise_limit,
+                    "entries of the noise ring kept (what strangers did, per source and minute)")
+        ->check(CLI::Range(std::uint64_t{10}, std::uint64_t{100'000'000}))
         ->capture_default_str();
     cmd->add_option("--certificate-days", args->certificate_days,
                     "validity of the server certificate in days")

@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
     std::int64_t idle = 90;
     std::int64_t presence = 600;
     std::int64_t rotate = 3600;
+    std::string max_startups = "256:30:1024";
+    unsigned per_source_startups = 16;
 
     CLI::App app{"cugd: the cug management server"};
     app.name("cugd");
@@ -51,6 +53,13 @@ int main(int argc, char** argv) {
                    "how often every group's key epoch rotates (also shortly after start)")
         ->check(CLI::Range(std::int64_t{10}, std::int64_t{86400}))
         ->capture_default_str();
+    app.add_option("--max-startups", max_startups,
+                   "connections not yet logged in or resumed: START:RATE:FULL as OpenSSH's "
+                   "MaxStartups (beyond START refused with RATE percent, growing to all at FULL)")
+        ->capture_default_str();
+    app.add_option("--per-source-startups", per_source_startups,
+                   "such connections from one address at once (0: no limit)")
+        ->capture_default_str();
     if (auto status = cli::parse(app, argc, argv)) return *status;
     return cli::report("cugd", [&]() -> Result<void> {
         server::DaemonConfig config;
@@ -66,6 +75,7 @@ int main(int argc, char** argv) {
         config.presence_seconds = presence;
         config.rotate_seconds = rotate;
         config.first_rotation = std::min<std::int64_t>(60, rotate);
+        config.startups = CUG_TRY(server::parse_startups(max_startups, per_source_startups));
         auto daemon = CUG_TRY(server::Daemon::create(std::move(config)));
         fmt::print(stderr, "cugd: serving on port {}\n", daemon->port());
         return daemon->run();

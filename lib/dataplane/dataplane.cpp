@@ -225,17 +225,17 @@ Result<void> Impl::update(const View& view) {
                                                       it->second->recv_index == v.recv_index &&
                                                       it->second->send_index == v.send_index)
             was = it->second;
-        p.send = CUG_TRY(ledger_->key(KeyUse::send, v.current.key_id, v.current.send_key,
-                                      v.not_after, workers));
+        p.send = CUG_TRY(
+            ledger_->key(KeyUse::send, v.current.key_id, v.current.send_key, v.not_after, workers));
         p.send->not_after = v.not_after;
-        auto current = CUG_TRY(ledger_->key(KeyUse::receive, v.current.key_id,
-                                            v.current.recv_key, v.not_after, workers));
+        auto current = CUG_TRY(ledger_->key(KeyUse::receive, v.current.key_id, v.current.recv_key,
+                                            v.not_after, workers));
         current->until = 0;
         current->not_after = v.not_after;
         p.recv.push_back(current);
         if (v.next) {
-            auto installed = CUG_TRY(ledger_->key(KeyUse::receive, v.next->key_id,
-                                                  v.next->recv_key, v.not_after, workers));
+            auto installed = CUG_TRY(ledger_->key(KeyUse::receive, v.next->key_id, v.next->recv_key,
+                                                  v.not_after, workers));
             installed->not_after = v.not_after;
             if (installed != current) p.recv.push_back(installed);
         }

@@ -86,9 +86,8 @@ void KeyLedger::stopped(const DirectionKey& key) {
 
 void KeyLedger::prune(std::int64_t now) {
     std::lock_guard guard(mutex_);
-    std::erase_if(entries_, [&](const auto& e) {
-        return e.second.not_after <= now && !e.second.held;
-    });
+    std::erase_if(entries_,
+                  [&](const auto& e) { return e.second.not_after <= now && !e.second.held; });
 }
 
 std::size_t KeyLedger::size() const {

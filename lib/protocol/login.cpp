@@ -37,6 +37,15 @@ wire::Limits channel_limits() {
     return l;
 }
 
+wire::Limits terminal_limits() {
+    wire::Limits l;
+    l.max_value = (max_password + 2) / 3 * 4;  // base64 of the longest password
+    l.max_line = l.max_value + 64;
+    l.max_pairs = 16;
+    l.max_message = 8192;
+    return l;
+}
+
 Bytes login_info(std::string_view user, const crypto::PublicKey& card_key,
                  const crypto::PublicKey& ephemeral, const crypto::PublicKey& server_key) {
     const crypto::Digest card = card_key.fingerprint();

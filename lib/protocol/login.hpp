@@ -32,6 +32,11 @@ inline constexpr std::size_t session_id_size = 16;
 inline constexpr std::size_t max_peers = 4000;
 inline constexpr std::size_t max_sealed = 4u << 20;
 wire::Limits channel_limits();
+// What cugd takes from a terminal: every message a terminal sends is small
+// (the largest is a proof with a password of up to max_password bytes), so a
+// connection that sends more is cut off before cugd buffers it.
+inline constexpr std::size_t max_password = 1024;
+wire::Limits terminal_limits();
 
 struct LoginKeys {
     Bytes info;  // also the bundle's AAD

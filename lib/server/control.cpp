@@ -16,6 +16,12 @@ std::string DaemonImpl::control_answer(const wire::Message& request) {
         (void)reply.add_u64("uptime", static_cast<std::uint64_t>(unix_now() - started_));
         (void)reply.add_u64("channels", channels_.size());
         (void)reply.add_u64("handshakes", handshakes_->pending());
+        (void)reply.add_u64("startups", startups_);
+        (void)reply.add_u64("refused_connections",
+                            noise_.total(NoiseLog::Kind::connection_refused));
+        (void)reply.add_u64("failed_handshakes", noise_.total(NoiseLog::Kind::handshake_failed));
+        (void)reply.add_u64("refused_logins", noise_.total(NoiseLog::Kind::login_refused));
+        (void)reply.add_u64("refused_resumes", noise_.total(NoiseLog::Kind::resume_refused));
         (void)reply.add_u64("sessions", sessions ? sessions->size() : 0);
         (void)reply.add_u64("port", port_);
         (void)reply.add_u64("reconcile_requests", reconcile_requests_);

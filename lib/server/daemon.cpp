@@ -101,7 +101,7 @@ Result<void> DaemonImpl::start() {
     CUG_CHECK(open_listener());
     CUG_CHECK(open_udp());
     CUG_CHECK(open_control_socket());
-    handshakes_ = CUG_TRY(HandshakePool::start(config_.tls_workers, handshake_fd_));
+    handshakes_ = CUG_TRY(HandshakePool::start(config_.tls_workers, handshake_fd_, tls_));
     workers_ = CUG_TRY(Workers::start(config_.tls_workers, work_fd_));
     hashers_ = CUG_TRY(Workers::start(config_.hash_workers, done_fd_));
     // Sessions registered before a restart stay until their terminals
@@ -127,10 +127,41 @@ void DaemonImpl::accept_terminals() {
         int on = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         const net::Endpoint peer = net::endpoint_from_sockaddr(&ss);
-        auto tls = net::TlsStream::accept(tls_, fd);
-        if (!tls) continue;
-        handshakes_->add(std::move(*tls), peer, unix_now() + config_.handshake_seconds);
+        if (!admit_startup(peer.address)) {
+            ::close(fd);  // before any TLS: a refused connection costs next to nothing
+            noise_.note(peer.address, NoiseLog::Kind::connection_refused, unix_now());
+            continue;
+        }
+        handshakes_->add(fd, peer, unix_now() + config_.handshake_seconds);
     }
+}
+
+bool DaemonImpl::admit_startup(const net::Address& source) {
+    const auto& caps = config_.startups;
+    if (startups_ >= caps.full) return false;
+    if (startups_ >= caps.start) {
+        // From `rate` percent at `start` to 100 at `full`, as OpenSSH does.
+        const unsigned span = caps.full - caps.start;
+        const unsigned chance = caps.rate + (100 - caps.rate) *
+                                                static_cast<unsigned>(startups_ - caps.start) /
+                                                std::max(span, 1u);
+        if (crypto::random_u64() % 100 < chance) return false;
+    }
+    unsigned& mine = startups_by_source_[source];
+    if (caps.per_source != 0 && mine >= caps.per_source) {
+        if (mine == 0) startups_by_source_.erase(source);
+        return false;
+    }
+    ++mine;
+    ++startups_;
+    return true;
+}
+
+void DaemonImpl::release_startup(const net::Address& source) {
+    auto it = startups_by_source_.find(source);
+    if (it == startups_by_source_.end()) return;
+    if (--it->second == 0) startups_by_source_.erase(it);
+    --startups_;
 }
 
 // Connections whose TLS handshake finished on the pool become channels; the
@@ -138,6 +169,10 @@ void DaemonImpl::accept_terminals() {
 void DaemonImpl::adopt_handshakes() {
     std::uint64_t count;
     (void)!::read(handshake_fd_, &count, sizeof count);
+    for (const auto& peer : handshakes_->take_dropped()) {
+        release_startup(peer.address);
+        noise_.note(peer.address, NoiseLog::Kind::handshake_failed, unix_now());
+    }
     for (auto& e : handshakes_->take()) {
         const int fd = e.tls.fd();
         auto c = std::make_unique<Channel>(next_serial_++, std::move(e.tls), e.peer);
@@ -166,10 +201,15 @@ void DaemonImpl::pump(Channel& c) {
         auto n = c.tls.read(buf, wait);
         if (!n) return close_channel(fd);
         if (*n == 0) break;
-        if (!c.decoder.feed(ByteView(buf, *n))) return close_channel(fd);
+        // Too much, or broken: the channel ends (a stranger's counts as noise).
+        auto broken = [&] {
+            if (c.startup) noise_.note(c.peer.address, NoiseLog::Kind::login_refused, unix_now());
+            close_channel(fd);
+        };
+        if (!c.decoder.feed(ByteView(buf, *n))) return broken();
         for (;;) {
             auto m = c.decoder.next();
-            if (!m) return close_channel(fd);  // a broken message ends the channel
+            if (!m) return broken();
             if (!*m) break;
             dispatch(c, **m);
             if (!channels_.count(fd)) return;
@@ -188,8 +228,10 @@ void DaemonImpl::dispatch(Channel& c, const wire::Message& m) {
         if (type == "hello") {
             auto exporter = c.tls.exporter(protocol::exporter_login, protocol::exporter_size);
             if (!exporter) return close_channel(c.tls.fd());
-            c.login.emplace(store_, config_.login, std::move(*exporter), c.peer, &sources_);
+            c.login.emplace(store_, config_.login, std::move(*exporter), c.peer, &sources_,
+                            &noise_);
         } else if (type != "resume") {
+            noise_.note(c.peer.address, NoiseLog::Kind::login_refused, unix_now());
             c.out += one("refused", {{"reason", "failed"}});
             c.close_after = true;
             return;
@@ -249,6 +291,8 @@ void DaemonImpl::collect(int notify, Workers& pool) {
 
 void DaemonImpl::flush(Channel& c) {
     const int fd = c.tls.fd();
+    // A terminal that does not read: cugd does not buffer for it without end.
+    if (c.out.size() + c.held.size() > config_.max_output) return close_channel(fd);
     if (!c.out.empty()) {
         net::TlsWait wait;
         auto n = c.tls.write(as_bytes(c.out), wait);
@@ -263,6 +307,7 @@ void DaemonImpl::close_channel(int fd) {
     auto found = channels_.find(fd);
     if (found == channels_.end()) return;
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    if (found->second->startup) release_startup(found->second->peer.address);
     if (auto live = live_.find(found->second->user); live != live_.end() && live->second == fd)
         live_.erase(live);
     channels_.erase(found);  // the TlsStream sends close_notify and closes the socket
@@ -282,8 +327,19 @@ void DaemonImpl::close_user_channels(const std::string& user, std::string_view w
     flush(c);
 }
 
+// What strangers did goes to the store's noise ring once a minute, in one
+// transaction (NoiseLog).
+void DaemonImpl::write_noise() {
+    if (noise_.empty()) return;
+    auto entries = noise_.take();
+    if (auto written = store_.write([&](store::WriteTxn& t) { return t.record_noise(entries); });
+        !written)
+        fmt::print(stderr, "cugd: writing the noise ring: {}\n", written.error().message);
+}
+
 void DaemonImpl::tick() {
     const std::int64_t now = unix_now();
+    if (now / 60 != last_tick_ / 60) write_noise();
     std::vector<int> late;
     for (auto& [fd, c] : channels_) {
         const auto heard = c->user.empty() ? heard_.end() : heard_.find(c->user);
@@ -345,7 +401,41 @@ Result<void> DaemonImpl::run() {
         }
         if (unix_now() != last_tick_) tick();
     }
+    write_noise();
     return ok();
+}
+
+Result<DaemonConfig::Startups> parse_startups(std::string_view text, unsigned per_source) {
+    auto bad = [&] {
+        return make_error(Errc::usage,
+                          "--max-startups: '{}' is not START:RATE:FULL (START <= FULL, RATE 1 "
+                          "to 100) or FULL",
+                          text);
+    };
+    std::vector<unsigned> parts;
+    for (std::size_t at = 0; at <= text.size();) {
+        const std::size_t colon = std::min(text.find(':', at), text.size());
+        const std::string_view part = text.substr(at, colon - at);
+        unsigned v = 0;
+        auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+        if (part.empty() || ec != std::errc() || end != part.data() + part.size()) return bad();
+        parts.push_back(v);
+        at = colon + 1;
+    }
+    DaemonConfig::Startups s;
+    s.per_source = per_source;
+    if (parts.size() == 1) {
+        s.start = s.full = parts[0];
+        s.rate = 100;
+    } else if (parts.size() == 3) {
+        s.start = parts[0];
+        s.rate = parts[1];
+        s.full = parts[2];
+    } else {
+        return bad();
+    }
+    if (s.full == 0 || s.start > s.full || s.rate == 0 || s.rate > 100) return bad();
+    return s;
 }
 
 Result<std::unique_ptr<Daemon>> Daemon::create(DaemonConfig config) {

@@ -29,7 +29,22 @@ struct DaemonConfig {
     std::int64_t rotate_seconds = 3600;   // every group's epoch rotates this often...
     std::int64_t first_rotation = 60;     // ...and this long after start (terminals resume first)
     std::int64_t rekey_timeout = 3;       // to acknowledge a rotation's new keys
+    // Connections not yet bound to a session (in their TLS handshake, or in
+    // a login or resume): beyond `start` of them a new one is refused with a
+    // probability that grows from `rate` percent to 100 at `full` (OpenSSH's
+    // MaxStartups), and one source address may have at most `per_source`
+    // (0: no cap).
+    struct Startups {
+        unsigned start = 256, rate = 30, full = 1024;
+        unsigned per_source = 16;
+    } startups;
+    // A channel whose terminal does not read what cugd writes is closed when
+    // this much waits (it resumes and gets a sync).
+    std::size_t max_output = std::size_t{32} << 20;
 };
+
+// "START:RATE:FULL" (or just "FULL") as OpenSSH's MaxStartups.
+Result<DaemonConfig::Startups> parse_startups(std::string_view text, unsigned per_source);
 
 class Daemon {
   public:

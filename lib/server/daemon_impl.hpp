@@ -15,6 +15,7 @@
 #include "protocol/session.hpp"
 #include "server/bundle.hpp"
 #include "server/handshakes.hpp"
+#include "server/noise.hpp"
 #include "server/workers.hpp"
 #include "wire/text.hpp"
 
@@ -33,6 +34,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstring>
 #include <map>
@@ -51,8 +53,9 @@ struct Channel {
     std::uint64_t serial = 0;
     net::TlsStream tls;
     net::Endpoint peer;
-    wire::Decoder decoder{protocol::channel_limits()};
-    std::string out;  // encoded messages not yet written
+    wire::Decoder decoder{protocol::terminal_limits()};
+    bool startup = true;  // not yet bound to a session: counts against the startup caps
+    std::string out;      // encoded messages not yet written
     std::optional<Login> login;
     bool hashing = false;           // a password check is on the worker pool
     bool close_after = false;       // close once `out` is written
@@ -115,6 +118,10 @@ class DaemonImpl final : public Daemon {
     Result<void> open_control_socket();
     void watch(int fd, std::uint32_t events);
     void accept_terminals();
+    // Whether a new connection from `source` may start (the startup caps);
+    // counts it if so. release_startup when it is bound or closed.
+    bool admit_startup(const net::Address& source);
+    void release_startup(const net::Address& source);
     void adopt_handshakes();
     void send_sync(Channel& c, const store::Session& session);
     void collect(int notify, Workers& pool);
@@ -142,6 +149,7 @@ class DaemonImpl final : public Daemon {
     void activate(const std::string& group);
     void on_udp();
     void tick();
+    void write_noise();
     void expire_sessions(std::int64_t now);
     void reconcile();
     void serve_control();
@@ -157,6 +165,10 @@ class DaemonImpl final : public Daemon {
     std::uint16_t port_ = 0;
     std::atomic<bool> stopping_{false};
     std::map<int, std::unique_ptr<Channel>> channels_;
+    // Connections not yet bound to a session, in all and per source.
+    std::size_t startups_ = 0;
+    std::map<net::Address, unsigned> startups_by_source_;
+    NoiseLog noise_;
     std::uint64_t next_serial_ = 1;
     std::int64_t started_ = 0, last_tick_ = 0;
     std::uint64_t generation_ = 0;

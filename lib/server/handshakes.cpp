@@ -12,16 +12,28 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace cug::server {
 
 namespace {
 
+// A connection in its handshake: a bare socket until its first bytes come.
 struct Job {
-    net::TlsStream tls;
+    int fd = -1;
+    std::optional<net::TlsStream> tls;
     net::Endpoint peer;
-    std::int64_t deadline;
+    std::int64_t deadline = 0;
+
+    Job(int f, net::Endpoint p, std::int64_t d) : fd(f), peer(p), deadline(d) {}
+    Job(Job&& o) noexcept : fd(o.fd), tls(std::move(o.tls)), peer(o.peer), deadline(o.deadline) {
+        o.fd = -1;
+    }
+    Job& operator=(Job&&) = delete;
+    ~Job() {
+        if (!tls && fd >= 0) ::close(fd);  // a TlsStream closes its own
+    }
 };
 
 // One thread: its own epoll set over the connections it is shaking hands
@@ -37,6 +49,8 @@ struct Worker {
 }  // namespace
 
 struct HandshakePool::Impl {
+    explicit Impl(const net::TlsContext& context) : tls(context) {}
+    const net::TlsContext& tls;
     int notify = -1;
     std::atomic<bool> stopping{false};
     std::atomic<std::size_t> pending{0};
@@ -44,6 +58,7 @@ struct HandshakePool::Impl {
     std::size_t next = 0;  // round robin, used by the loop's thread only
     std::mutex done_mutex;
     std::vector<Established> done;
+    std::vector<net::Endpoint> dropped;
 
     ~Impl() {
         stopping = true;
@@ -62,19 +77,33 @@ struct HandshakePool::Impl {
         std::map<int, Job> mine;
         auto drop = [&](std::map<int, Job>::iterator it) {
             epoll_ctl(w.epoll_fd, EPOLL_CTL_DEL, it->first, nullptr);
+            {
+                std::lock_guard lock(done_mutex);
+                dropped.push_back(it->second.peer);
+            }
             mine.erase(it);  // closes the socket
             --pending;
+            const std::uint64_t one = 1;
+            (void)!::write(notify, &one, sizeof one);
         };
         // One handshake step: on to the loop when done, closed when failed.
-        auto step = [&](std::map<int, Job>::iterator it, bool fresh) {
-            auto wait = it->second.tls.handshake();
+        auto step = [&](std::map<int, Job>::iterator it) {
+            Job& job = it->second;
+            if (!job.tls) {  // the first bytes: now the TLS state
+                auto made = net::TlsStream::accept(tls, job.fd);
+                if (!made) {
+                    job.fd = -1;  // closed by accept
+                    return drop(it);
+                }
+                job.tls.emplace(std::move(*made));
+            }
+            auto wait = job.tls->handshake();
             if (!wait) return drop(it);
             if (*wait == net::TlsWait::none) {
                 epoll_ctl(w.epoll_fd, EPOLL_CTL_DEL, it->first, nullptr);
                 {
                     std::lock_guard lock(done_mutex);
-                    done.push_back(
-                        {std::move(it->second.tls), it->second.peer, it->second.deadline});
+                    done.push_back({std::move(*job.tls), job.peer, job.deadline});
                 }
                 mine.erase(it);
                 --pending;
@@ -85,8 +114,7 @@ struct HandshakePool::Impl {
             epoll_event ev{};
             ev.events = *wait == net::TlsWait::read ? EPOLLIN : EPOLLOUT;
             ev.data.fd = it->first;
-            if (epoll_ctl(w.epoll_fd, fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, it->first, &ev) != 0)
-                drop(it);
+            if (epoll_ctl(w.epoll_fd, EPOLL_CTL_MOD, it->first, &ev) != 0) drop(it);
         };
         epoll_event events[64];
         while (!stopping) {
@@ -102,12 +130,17 @@ struct HandshakePool::Impl {
                         jobs.swap(w.incoming);
                     }
                     for (auto& job : jobs) {
-                        const int job_fd = job.tls.fd();
+                        const int job_fd = job.fd;
                         auto [it, added] = mine.emplace(job_fd, std::move(job));
-                        if (added) step(it, true);
+                        if (!added) continue;
+                        // Nothing is done until the client speaks first.
+                        epoll_event ev{};
+                        ev.events = EPOLLIN;
+                        ev.data.fd = job_fd;
+                        if (epoll_ctl(w.epoll_fd, EPOLL_CTL_ADD, job_fd, &ev) != 0) drop(it);
                     }
                 } else if (auto it = mine.find(fd); it != mine.end()) {
-                    step(it, false);
+                    step(it);
                 }
             }
             const std::int64_t now = unix_now();
@@ -124,8 +157,9 @@ struct HandshakePool::Impl {
 HandshakePool::HandshakePool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HandshakePool::~HandshakePool() = default;
 
-Result<std::unique_ptr<HandshakePool>> HandshakePool::start(unsigned threads, int notify) {
-    auto impl = std::make_unique<Impl>();
+Result<std::unique_ptr<HandshakePool>> HandshakePool::start(unsigned threads, int notify,
+                                                            const net::TlsContext& tls) {
+    auto impl = std::make_unique<Impl>(tls);
     impl->notify = notify;
     for (unsigned i = 0; i < std::max(1u, threads); ++i) {
         auto w = std::make_unique<Worker>();
@@ -148,12 +182,12 @@ Result<std::unique_ptr<HandshakePool>> HandshakePool::start(unsigned threads, in
     return std::unique_ptr<HandshakePool>(new HandshakePool(std::move(impl)));
 }
 
-void HandshakePool::add(net::TlsStream tls, net::Endpoint peer, std::int64_t deadline) {
+void HandshakePool::add(int fd, net::Endpoint peer, std::int64_t deadline) {
     Worker& w = *impl_->workers[impl_->next++ % impl_->workers.size()];
     ++impl_->pending;
     {
         std::lock_guard lock(w.mutex);
-        w.incoming.push_back({std::move(tls), peer, deadline});
+        w.incoming.emplace_back(fd, peer, deadline);
     }
     const std::uint64_t one = 1;
     (void)!::write(w.wake_fd, &one, sizeof one);
@@ -163,6 +197,13 @@ std::vector<HandshakePool::Established> HandshakePool::take() {
     std::vector<Established> out;
     std::lock_guard lock(impl_->done_mutex);
     out.swap(impl_->done);
+    return out;
+}
+
+std::vector<net::Endpoint> HandshakePool::take_dropped() {
+    std::vector<net::Endpoint> out;
+    std::lock_guard lock(impl_->done_mutex);
+    out.swap(impl_->dropped);
     return out;
 }
 

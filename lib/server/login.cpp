@@ -8,15 +8,12 @@
 
 namespace cug::server {
 
-namespace {
-
-constexpr std::size_t max_password = 1024;
-
-}  // namespace
+using protocol::max_password;
 
 std::int64_t backoff_left(std::uint32_t failures, std::int64_t last, std::uint32_t free,
                           std::int64_t max, std::int64_t now) {
-    if (failures <= free) return 0;
+    // After `free` failures in a row the next try waits 1 s, then 2, 4 ...
+    if (failures == 0 || failures < free) return 0;
     const std::uint32_t over = failures - free;
     const std::int64_t delay =
         over >= 20 ? max : std::min<std::int64_t>(std::int64_t{1} << over, max);
@@ -52,12 +49,13 @@ void SourceBackoff::failed(const net::Address& source, std::int64_t now) {
 }
 
 Login::Login(store::Store& store, LoginConfig config, Bytes exporter, net::Endpoint peer,
-             SourceBackoff* sources)
+             SourceBackoff* sources, NoiseLog* noise)
     : store_(store),
       config_(config),
       exporter_(std::move(exporter)),
       peer_(peer),
-      sources_(sources) {}
+      sources_(sources),
+      noise_(noise) {}
 
 LoginStep Login::refuse(std::string_view reason, std::string_view audit_detail,
                         std::optional<std::int64_t> retry_after) {
@@ -69,8 +67,14 @@ LoginStep Login::refuse(std::string_view reason, std::string_view audit_detail,
     if (retry_after) (void)m.add_u64("retry_after", static_cast<std::uint64_t>(*retry_after));
     step.send.push_back(m.encode());
     step.close = true;
-    // Every refusal is audited with its real reason; the answer says only
-    // what the card's holder may know.
+    // Before the card proof anyone can make cugd refuse, as often as they
+    // like: that is counted, not written one by one.
+    if (!proven_ && noise_) {
+        noise_->note(peer_.address, NoiseLog::Kind::login_refused, config_.clock(), user_);
+        return step;
+    }
+    // Every other refusal is audited with its real reason; the answer says
+    // only what the card's holder may know.
     const std::string subject =
         store::check_user_name(user_) ? user_ : wire::quote_for_message(user_);
     (void)store_.write([&](store::WriteTxn& t) {
@@ -150,12 +154,13 @@ LoginStep Login::on_proof(const wire::Message& m) {
     std::fill(password->begin(), password->end(), 0);
     if (doomed_) return refuse("failed", "unknown user or no card enrolled");
     if (!proven) return refuse("failed", "the card proof does not hold (wrong card or key)");
+    proven_ = true;
 
     // The card is proven: from here on its holder may learn why a login fails.
     auto user = store_.read([&](store::ReadTxn& t) { return t.user(user_); });
     if (!user) return refuse("failed", user.error().message);
     if (!user->enabled) return refuse("disabled", "the user is disabled");
-    const std::int64_t now = unix_now();
+    const std::int64_t now = config_.clock();
     if (const std::int64_t wait = lockout_left(*user, config_, now); wait > 0)
         return refuse("locked", fmt::format("locked out for {} s more", wait), wait);
     if (const std::int64_t wait = sources_ ? sources_->left(peer_.address, now) : 0; wait > 0)
@@ -174,7 +179,7 @@ LoginStep Login::password_checked(Result<bool> match) {
     if (!match)
         return refuse("failed", fmt::format("checking the password: {}", match.error().message));
     if (!*match) {
-        const std::int64_t now = unix_now();
+        const std::int64_t now = config_.clock();
         (void)store_.write([&](store::WriteTxn& t) -> Result<void> {
             auto u = CUG_TRY(t.user(user_));
             u.failed_logins += 1;
@@ -197,7 +202,7 @@ LoginStep Login::password_checked(Result<bool> match) {
 }
 
 Result<LoginStep> Login::register_session() {
-    const std::int64_t now = unix_now();
+    const std::int64_t now = config_.clock();
     store::Session session;
     session.user = user_;
     session.id = Bytes(protocol::session_id_size);

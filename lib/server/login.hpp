@@ -6,8 +6,10 @@
 // in the transaction that re-checks everything -- is tested without a network.
 #pragma once
 
+#include "core/time.hpp"
 #include "net/address.hpp"
 #include "protocol/login.hpp"
+#include "server/noise.hpp"
 #include "store/store.hpp"
 
 #include <map>
@@ -19,18 +21,22 @@ namespace cug::server {
 
 struct LoginConfig {
     std::int64_t session_seconds = 12 * 3600;
-    // Consecutive wrong passwords that are free; then 2^(n - free) seconds of
-    // lockout, at most max_lockout.
+    // Consecutive wrong passwords that cost no wait; once n >= free have
+    // failed, the next check waits 2^(n - free) seconds (1, 2, 4, ...), at
+    // most max_lockout.
     std::uint32_t free_failures = 4;
     std::int64_t max_lockout = 900;
     // The same per source address, over wrong passwords for any user: one
     // address holding several stolen cards does not get several free runs.
     std::uint32_t free_source_failures = 16;
     std::size_t max_sources = 100'000;  // addresses remembered at once
+    // The clock the backoff reads (a test's own, to count exactly).
+    std::int64_t (*clock)() = unix_now;
 };
 
 // Seconds of lockout after `failures` consecutive failures, the last at
-// `last`: none for the first `free`, then 2^(n - free), at most `max`.
+// `last`: none while fewer than `free` have failed, then 2^(n - free), at most
+// `max`.
 std::int64_t backoff_left(std::uint32_t failures, std::int64_t last, std::uint32_t free,
                           std::int64_t max, std::int64_t now);
 // Seconds a user must wait before the next password check (0: none).
@@ -74,9 +80,11 @@ class Login {
   public:
     // `exporter` is TLS-Exporter("EXPORTER-cug-login-v1", "", 32) of the channel.
     // `sources` (shared by all logins of a cugd; may be null) counts wrong
-    // passwords per source address.
+    // passwords per source address. Refusals after the card proof are
+    // audited; those before it are a stranger's noise, counted in `noise`
+    // (audited one by one when it is null).
     Login(store::Store& store, LoginConfig config, Bytes exporter, net::Endpoint peer,
-          SourceBackoff* sources = nullptr);
+          SourceBackoff* sources = nullptr, NoiseLog* noise = nullptr);
 
     LoginStep on_message(const wire::Message& message, std::string_view encoded);
     LoginStep password_checked(Result<bool> match);
@@ -96,7 +104,9 @@ class Login {
     Bytes exporter_;
     net::Endpoint peer_;
     SourceBackoff* sources_ = nullptr;
+    NoiseLog* noise_ = nullptr;
     State state_ = State::hello;
+    bool proven_ = false;  // the card proof held
 
     std::string user_;
     bool doomed_ = false;  // unknown user or no card: answered like the others, then refused

@@ -19,16 +19,18 @@ void DaemonImpl::on_session_message(Channel& c, const wire::Message& m) {
         if (!session || session->expires <= now ||
             !crypto::equal_ct(protocol::resume_proof(session->resume_key.view(), *exporter),
                               *proof)) {
-            (void)store_.write([&](store::WriteTxn& t) {
-                return t.audit_event("resume.refused", session ? session->user : "?",
-                                     fmt::format("from {}", c.peer.to_string()));
-            });
+            noise_.note(c.peer.address, NoiseLog::Kind::resume_refused, now,
+                        session ? session->user : "");
             c.out += one("refused", {{"reason", "failed"}});
             c.close_after = true;
             return;
         }
         close_user_channels(session->user, "replaced", c.tls.fd());
         c.user = session->user;
+        if (c.startup) {  // bound: no longer a stranger's connection
+            c.startup = false;
+            release_startup(c.peer.address);
+        }
         c.deadline = 0;
         c.push_key = protocol::channel_push_key(session->push_key.view(), *exporter);
         c.presence_due = now + config_.presence_seconds;

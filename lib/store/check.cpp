@@ -193,27 +193,33 @@ Result<std::vector<std::string>> ReadTxn::check() const {
                 problems.add("a session id of {} points to no session", as_chars(e->value));
     }
 
-    // The audit log: entries decode, numbers lie in [first, next), count within the limit.
-    {
-        const std::uint64_t first = meta_u64(meta_audit_first);
-        const std::uint64_t next = meta_u64(meta_audit_next);
+    // The audit log and the noise ring: entries decode, numbers lie in
+    // [first, next), count within the limit.
+    auto check_ring = [&](Table table, std::string_view what, std::string_view first_key,
+                          std::string_view next_key, std::uint64_t limit, auto decode) {
+        const std::uint64_t first = meta_u64(first_key);
+        const std::uint64_t next = meta_u64(next_key);
         std::uint64_t count = 0;
-        lmdb::Cursor cursor(txn_, dbs_[Table::audit]);
+        lmdb::Cursor cursor(txn_, dbs_[table]);
         for (auto e = cursor.first(); e; e = cursor.next()) {
             ++count;
             auto seq = parse_seq_key(e->key);
             if (!seq) {
-                problems.add("an audit key is malformed");
+                problems.add("{} key is malformed", what);
                 continue;
             }
             if (*seq < first || *seq >= next)
-                problems.add("audit entry {} lies outside [{}, {})", *seq, first, next);
-            if (auto a = decode_audit(*seq, e->value); !a) problems.add("{}", a.error().message);
+                problems.add("{} entry {} lies outside [{}, {})", what, *seq, first, next);
+            if (auto entry = decode(*seq, e->value); !entry)
+                problems.add("{}", entry.error().message);
         }
-        if (count > std::max<std::uint64_t>(audit_limit(), 1))
-            problems.add("the audit log holds {} entries, over its limit of {}", count,
-                         audit_limit());
-    }
+        if (count > std::max<std::uint64_t>(limit, 1))
+            problems.add("{} holds {} entries, over its limit of {}", what, count, limit);
+    };
+    check_ring(Table::audit, "the audit log", meta_audit_first, meta_audit_next, audit_limit(),
+               decode_audit);
+    check_ring(Table::noise, "the noise ring", meta_noise_first, meta_noise_next, noise_limit(),
+               decode_noise);
     return std::move(problems).take();
 }
 

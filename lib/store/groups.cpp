@@ -209,7 +209,8 @@ Result<void> WriteTxn::remove_membership(Group& g, const Membership& m) {
     // retired, never carried over to a membership added again later.
     if (auto session = CUG_TRY(find_session(m.user)); session && session->index_in(m.group)) {
         std::erase_if(session->indices, [&](const auto& e) { return e.first == m.group; });
-        if (session->indices.empty()) return revoke_session(m.user, "the user is in no group any more");
+        if (session->indices.empty())
+            return revoke_session(m.user, "the user is in no group any more");
         CUG_CHECK(put(Table::sessions, as_bytes(m.user), encode_session(*session)));
         CUG_CHECK(audit_event("session.groups", m.user, "-" + m.group));
     }

@@ -23,6 +23,11 @@ inline constexpr std::string_view meta_password_params = "password.params";
 inline constexpr std::string_view meta_audit_limit = "audit.limit";
 inline constexpr std::string_view meta_audit_next = "audit.next";    // next sequence number
 inline constexpr std::string_view meta_audit_first = "audit.first";  // oldest kept
+inline constexpr std::string_view meta_noise_limit = "noise.limit";
+inline constexpr std::string_view meta_noise_next = "noise.next";
+inline constexpr std::string_view meta_noise_first = "noise.first";
+// A store of schema 1 has no noise.limit: this many.
+inline constexpr std::uint64_t default_noise_limit = 10'000;
 
 // Keys of the counters database.
 inline constexpr std::string_view counter_key_id = "key_id";

@@ -322,6 +322,55 @@ Bytes encode_audit(const AuditEntry& a) {
     return std::move(w).take();
 }
 
+// Noise: 1 minute, 2 source, 3 connections refused, 4 handshakes failed, 5 logins
+// refused, 6 resumes refused, 7 users.
+Bytes encode_noise(const NoiseEntry& n) {
+    TlvWriter w;
+    w.i64(1, n.minute);
+    w.text(2, n.source);
+    w.u64(3, n.connections_refused);
+    w.u64(4, n.handshakes_failed);
+    w.u64(5, n.logins_refused);
+    w.u64(6, n.resumes_refused);
+    w.text(7, n.users);
+    return std::move(w).take();
+}
+
+Result<NoiseEntry> decode_noise(std::uint64_t seq, ByteView value) {
+    NoiseEntry n;
+    n.seq = seq;
+    TlvReader r(value);
+    while (r.next()) {
+        switch (r.tag()) {
+            case 1:
+                n.minute = r.i64();
+                break;
+            case 2:
+                n.source = r.text();
+                break;
+            case 3:
+                n.connections_refused = r.u64();
+                break;
+            case 4:
+                n.handshakes_failed = r.u64();
+                break;
+            case 5:
+                n.logins_refused = r.u64();
+                break;
+            case 6:
+                n.resumes_refused = r.u64();
+                break;
+            case 7:
+                n.users = r.text();
+                break;
+            default:
+                r.fail();
+        }
+    }
+    if (!r.ok() || !r.has({1, 2, 3, 4, 5, 6, 7})) return corrupt("noise", std::to_string(seq));
+    return n;
+}
+
 Result<AuditEntry> decode_audit(std::uint64_t seq, ByteView value) {
     AuditEntry a;
     a.seq = seq;
@@ -381,7 +430,8 @@ Bytes encode_session(const Session& s) {
     TlvWriter w;
     w.bytes(1, s.id);
     wire::Writer indices;
-    for (const auto& [group, index] : s.indices) indices.bytes8(as_bytes(group)).u32(index);
+    for (const auto& [group, index] : s.indices)
+        indices.bytes8(as_bytes(group)).u32(index);
     w.bytes(2, indices.data());
     w.i64(3, s.login_time);
     w.i64(4, s.last_seen);

@@ -20,7 +20,8 @@
 
 namespace cug::store {
 
-inline constexpr std::uint32_t schema_version = 1;
+// 2: the `noise` database.
+inline constexpr std::uint32_t schema_version = 2;
 
 // What cug-admin card enroll records about a user's card (issue: smart card).
 struct CardKeys {
@@ -104,12 +105,27 @@ struct AuditEntry {
     std::string detail;        // free text, never a secret
 };
 
+// What strangers did from one address in one minute, counted rather than
+// written one by one (cugd gathers it; it has its own bounded ring, so it
+// never pushes security-relevant entries out of the audit log).
+struct NoiseEntry {
+    std::uint64_t seq = 0;                  // the key, as in the audit log
+    std::int64_t minute = 0;                // unix seconds of the minute's start
+    std::string source;                     // the address
+    std::uint64_t connections_refused = 0;  // over the startup caps
+    std::uint64_t handshakes_failed = 0;    // TLS that failed or took too long
+    std::uint64_t logins_refused = 0;       // before the card proof held
+    std::uint64_t resumes_refused = 0;      // a session id or proof that did not hold
+    std::string users;                      // some of the user IDs tried, comma-separated
+};
+
 // Encoders never fail: the store only builds records from validated values.
 Bytes encode_user(const User&);
 Bytes encode_group(const Group&);
 Bytes encode_membership(const Membership&);  // the value only (address, added)
 Bytes encode_audit(const AuditEntry&);
 Bytes encode_session(const Session&);
+Bytes encode_noise(const NoiseEntry&);
 
 // Decoders take the key's parts from the caller and the value from the store.
 Result<User> decode_user(std::string_view name, ByteView value);
@@ -117,6 +133,7 @@ Result<Group> decode_group(std::string_view name, ByteView value);
 Result<Membership> decode_membership(std::string_view user, std::string_view group, ByteView value);
 Result<AuditEntry> decode_audit(std::uint64_t seq, ByteView value);
 Result<Session> decode_session(std::string_view user, ByteView value);
+Result<NoiseEntry> decode_noise(std::uint64_t seq, ByteView value);
 
 // Keys.
 Bytes membership_key(std::string_view user, std::string_view group);     // user \0 group

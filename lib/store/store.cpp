@@ -58,6 +58,8 @@ const char* table_name(Table t) {
             return "session_ids";
         case Table::audit:
             return "audit";
+        case Table::noise:
+            return "noise";
     }
     return "?";
 }
@@ -102,6 +104,9 @@ struct Store::Impl {
 
     Result<void> open_env();
     Result<void> open_databases(bool create);
+    // A store of schema 1 lacks the noise database: made, and the schema moved on.
+    bool lacks_noise = false;
+    Result<void> upgrade_from_1();
     Result<void> lock_writers();
     void unlock_writers();
     Result<void> grow_map();
@@ -130,6 +135,10 @@ Result<void> Store::Impl::open_databases(bool create) {
     for (Table t : all_tables) {
         rc = mdb_dbi_open(txn, table_name(t), create ? MDB_CREATE : 0,
                           &dbs.dbi[static_cast<int>(t)]);
+        if (rc == MDB_NOTFOUND && t == Table::noise) {
+            lacks_noise = true;
+            continue;
+        }
         if (rc == MDB_NOTFOUND) {
             mdb_txn_abort(txn);
             return make_error(Errc::config, "{} is not a cug store (no '{}' database)",
@@ -142,6 +151,31 @@ Result<void> Store::Impl::open_databases(bool create) {
     }
     rc = mdb_txn_commit(txn);  // keeps the handles for the life of the environment
     if (rc) return lmdb::error_from(rc, "opening the store's databases");
+    return ok();
+}
+
+Result<void> Store::Impl::upgrade_from_1() {
+    CUG_CHECK(lock_writers());
+    struct Unlock {
+        Impl* impl;
+        ~Unlock() { impl->unlock_writers(); }
+    } unlock{this};
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env, nullptr, 0, &txn);
+    if (rc) return lmdb::error_from(rc, "upgrading the store");
+    rc = mdb_dbi_open(txn, table_name(Table::noise), MDB_CREATE,
+                      &dbs.dbi[static_cast<int>(Table::noise)]);
+    wire::Writer w;
+    w.u64(schema_version);
+    MDB_val key = lmdb::val(as_bytes(meta_schema)), value = lmdb::val(w.data());
+    if (rc == 0) rc = mdb_put(txn, dbs[Table::meta], &key, &value, 0);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return lmdb::error_from(rc, "upgrading the store");
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc) return lmdb::error_from(rc, "upgrading the store");
+    lacks_noise = false;
     return ok();
 }
 
@@ -331,6 +365,15 @@ Result<Store> Store::open(const fs::path& dir, Actor actor, Options options) {
     const std::uint64_t schema = store.schema();
     if (schema == 0)
         return make_error(Errc::config, "{} is not a cug store (no schema version)", dir.string());
+    if (store.impl_->lacks_noise) {
+        if (schema != 1)
+            return make_error(Errc::config, "{} is not a cug store (no 'noise' database)",
+                              dir.string());
+        if (auto upgraded = store.impl_->upgrade_from_1(); !upgraded)
+            return make_error(upgraded.error().code,
+                              "the store at {} is of schema 1 and could not be upgraded to {}: {}",
+                              dir.string(), schema_version, upgraded.error().message);
+    }
     if (schema > schema_version)
         return make_error(Errc::config,
                           "the store at {} has schema version {}, newer than this program "
@@ -365,6 +408,7 @@ Result<Store> Store::create(const fs::path& dir, const InitParams& params, Actor
         CUG_CHECK(txn.put_meta_u64(meta_schema, schema_version));
         CUG_CHECK(txn.put_meta_u64(meta_created, static_cast<std::uint64_t>(now)));
         CUG_CHECK(txn.put_meta_u64(meta_audit_limit, params.audit_limit));
+        CUG_CHECK(txn.put_meta_u64(meta_noise_limit, params.noise_limit));
         CUG_CHECK(txn.put(Table::meta, as_bytes(meta_server_name), as_bytes(params.server_name)));
         CUG_CHECK(txn.put(Table::meta, as_bytes(meta_server_key), key_der.view()));
         CUG_CHECK(txn.put(Table::meta, as_bytes(meta_server_cert), certificate.to_der()));
@@ -425,6 +469,11 @@ std::uint64_t ReadTxn::generation() const {
 }
 std::uint64_t ReadTxn::audit_limit() const {
     return meta_u64(meta_audit_limit);
+}
+
+std::uint64_t ReadTxn::noise_limit() const {
+    const std::uint64_t limit = meta_u64(meta_noise_limit);
+    return limit ? limit : default_noise_limit;
 }
 
 std::string ReadTxn::server_name() const {

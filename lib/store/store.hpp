@@ -48,6 +48,7 @@ struct InitParams {
     std::string server_name;
     crypto::Argon2Params password_params;
     std::uint64_t audit_limit = 100'000;   // entries kept; the oldest go first
+    std::uint64_t noise_limit = 10'000;    // the same for the noise ring
     std::int64_t certificate_days = 3650;  // validity of the server certificate
 };
 
@@ -61,11 +62,12 @@ enum class Table {
     addresses,
     sessions,
     session_ids,
-    audit
+    audit,
+    noise
 };
-inline constexpr Table all_tables[] = {Table::meta,     Table::counters,    Table::users,
-                                       Table::groups,   Table::members,     Table::addresses,
-                                       Table::sessions, Table::session_ids, Table::audit};
+inline constexpr Table all_tables[] = {
+    Table::meta,      Table::counters, Table::users,       Table::groups, Table::members,
+    Table::addresses, Table::sessions, Table::session_ids, Table::audit,  Table::noise};
 const char* table_name(Table);
 
 struct Databases;  // the open LMDB handles, private to the store
@@ -82,6 +84,7 @@ class ReadTxn {
     Result<crypto::Certificate> server_certificate() const;
     Result<crypto::Argon2Params> password_params() const;
     std::uint64_t audit_limit() const;
+    std::uint64_t noise_limit() const;
 
     Result<std::optional<User>> find_user(std::string_view name) const;
     Result<User> user(std::string_view name) const;  // Errc::not_found if absent
@@ -107,6 +110,8 @@ class ReadTxn {
     // Audit entries with time >= since (unix seconds), oldest first, at most `limit`
     // (the newest `limit` of them when more match).
     Result<std::vector<AuditEntry>> audit(std::int64_t since, std::size_t limit) const;
+    // The same for the noise ring (minutes >= since).
+    Result<std::vector<NoiseEntry>> noise(std::int64_t since, std::size_t limit) const;
 
     std::uint64_t entries(Table) const;  // number of entries in a database
 
@@ -184,6 +189,8 @@ class WriteTxn : public ReadTxn {
     // Appends to the audit log (the methods above do it themselves).
     Result<void> audit_event(std::string_view action, std::string_view subject,
                              std::string_view detail);
+    // Appends to the noise ring, the oldest going first beyond its limit.
+    Result<void> record_noise(const std::vector<NoiseEntry>& entries);
 
   private:
     WriteTxn(MDB_txn* txn, const Databases& dbs, const Actor& actor)
@@ -195,6 +202,10 @@ class WriteTxn : public ReadTxn {
     Result<void> status(int rc, std::string_view what);
     Result<void> del(Table, ByteView key);
     Result<void> put_meta_u64(std::string_view key, std::uint64_t value);
+    // Appends to a numbered, bounded log (the audit log, the noise ring)
+    // whose next and first numbers are kept in meta under these keys.
+    Result<void> append_to_ring(Table table, std::string_view next_key, std::string_view first_key,
+                                std::uint64_t limit, ByteView value);
     Result<void> remove_membership(Group& group, const Membership& m);
     Result<void> remove_session(const Session& session);
     // Ends the user's session, if any, audited as session.revoked.

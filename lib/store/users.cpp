@@ -91,7 +91,8 @@ Result<void> WriteTxn::put_user(const User& u) {
     CUG_CHECK(put(Table::users, as_bytes(u.name), encode_user(u)));
     auto session = CUG_TRY(find_session(u.name));
     if (session && (!u.card || u.card->certificate_serial != session->card_serial))
-        CUG_CHECK(revoke_session(u.name, u.card ? "the card was re-enrolled" : "the card was revoked"));
+        CUG_CHECK(
+            revoke_session(u.name, u.card ? "the card was re-enrolled" : "the card was revoked"));
     return ok();
 }
 

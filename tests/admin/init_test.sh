@@ -42,7 +42,7 @@ path = sys.argv[1]
 lines = open(path).read().split("\n")
 for i, line in enumerate(lines):
     if line.strip() == "736368656d61":          # "schema"
-        lines[i + 1] = " 0000000000000002"
+        lines[i + 1] = " 0000000000000003"
 open(path, "w").write("\n".join(lines))
 PY
 mdb_load -s meta "$WORK/newer" < "$WORK/meta.dump" 2>/dev/null

@@ -8,7 +8,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size == 0) return 0;
     // The first byte picks the decoder; the rest is the value.
     const ByteView value(data + 1, size - 1);
-    switch (data[0] % 5) {
+    switch (data[0] % 6) {
         case 0:
             if (auto u = store::decode_user("fuzz", value)) {
                 auto again = store::decode_user("fuzz", store::encode_user(*u));
@@ -36,6 +36,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (auto s = store::decode_session("fuzz", value)) {
                 auto again = store::decode_session("fuzz", store::encode_session(*s));
                 if (!again || again->id != s->id || again->indices != s->indices) __builtin_trap();
+            }
+            break;
+        case 5:
+            if (auto n = store::decode_noise(1, value)) {
+                if (store::encode_noise(*n) != Bytes(value.begin(), value.end())) __builtin_trap();
             }
             break;
     }

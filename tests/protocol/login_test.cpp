@@ -164,8 +164,8 @@ TEST_CASE("bundles decode strictly") {
     CHECK_FALSE(altered("peer.0.recv_index", "0").ok());
     CHECK_FALSE(altered("peer.0.key_id", "0").ok());
     CHECK_FALSE(altered("peer.0.key_id", "").ok());  // every entry names its epoch
-    CHECK_FALSE(altered("extra", "1").ok());  // unknown key
-    CHECK_FALSE(altered("peers", "2").ok());  // count without the peer
+    CHECK_FALSE(altered("extra", "1").ok());         // unknown key
+    CHECK_FALSE(altered("peers", "2").ok());         // count without the peer
     CHECK_FALSE(altered("session", "AAAA").ok());
     CHECK_FALSE(altered("peer.0.user", "bad user").ok());
     CHECK(altered("peer.0.endpoint", "").ok());  // endpoints are optional

@@ -22,20 +22,18 @@ namespace {
 
 using Server = test::TlsServer;
 
-// A connected pair: the client end blocking, the server end non-blocking and
-// already wrapped for the pool.
+// A connected pair: the client end blocking, the server end non-blocking, as
+// cugd hands accepted sockets to the pool.
 struct Pair {
     int client = -1;
-    net::TlsStream server;
+    int server = -1;
 };
 
-Pair make_pair(const Server& s) {
+Pair make_pair() {
     int fds[2];
     REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
     REQUIRE(fcntl(fds[1], F_SETFL, O_NONBLOCK) == 0);
-    auto stream = net::TlsStream::accept(s.context, fds[1]);
-    REQUIRE(stream.ok());
-    return {fds[0], std::move(*stream)};
+    return {fds[0], fds[1]};
 }
 
 // Waits for the pool's eventfd, then takes what is ready.
@@ -75,7 +73,7 @@ TEST_CASE("handshakes run on the pool and come back established and usable") {
     Server server;
     const int notify = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     REQUIRE(notify >= 0);
-    auto pool = HandshakePool::start(2, notify);
+    auto pool = HandshakePool::start(2, notify, server.context);
     REQUIRE(pool.ok());
     constexpr int n = 6;
     std::vector<std::thread> threads;
@@ -83,9 +81,9 @@ TEST_CASE("handshakes run on the pool and come back established and usable") {
     auto context = net::TlsContext::client();
     REQUIRE(context.ok());
     for (int i = 0; i < n; ++i) {
-        Pair p = make_pair(server);
+        Pair p = make_pair();
         const auto peer = *net::Endpoint::parse(fmt::format("192.0.2.{}:{}", 10 + i, 4000 + i));
-        (*pool)->add(std::move(p.server), peer, unix_now() + 10);
+        (*pool)->add(p.server, peer, unix_now() + 10);
         threads.emplace_back([&, i, fd = p.client] {
             auto stream = net::TlsStream::connect(*context, fd, server.key.public_key(),
                                                   std::chrono::milliseconds(5000));
@@ -131,29 +129,29 @@ TEST_CASE("a failed, a late and an unfinished handshake never reach the loop") {
     Server server;
     const int notify = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     REQUIRE(notify >= 0);
-    auto pool = HandshakePool::start(1, notify);
+    auto pool = HandshakePool::start(1, notify, server.context);
     REQUIRE(pool.ok());
     const auto peer = *net::Endpoint::parse("192.0.2.1:1");
 
     SUBCASE("bytes that are not TLS: closed at once") {
-        Pair p = make_pair(server);
-        (*pool)->add(std::move(p.server), peer, unix_now() + 10);
+        Pair p = make_pair();
+        (*pool)->add(p.server, peer, unix_now() + 10);
         const char junk[] = "GET / HTTP/1.0\r\n\r\n";
         REQUIRE(::write(p.client, junk, sizeof junk - 1) == sizeof junk - 1);
         CHECK(closed_within(p.client, 5));
         ::close(p.client);
     }
     SUBCASE("a client that says nothing: closed when the deadline passes") {
-        Pair p = make_pair(server);
-        (*pool)->add(std::move(p.server), peer, unix_now() + 1);
+        Pair p = make_pair();
+        (*pool)->add(p.server, peer, unix_now() + 1);
         CHECK((*pool)->pending() == 1);
         CHECK_FALSE(closed_within(p.client, 1));  // not before its time
         CHECK(closed_within(p.client, 4));
         ::close(p.client);
     }
     SUBCASE("the pool stopped with a handshake in progress: closed") {
-        Pair p = make_pair(server);
-        (*pool)->add(std::move(p.server), peer, unix_now() + 60);
+        Pair p = make_pair();
+        (*pool)->add(p.server, peer, unix_now() + 60);
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         pool->reset();
         CHECK(closed_within(p.client, 2));

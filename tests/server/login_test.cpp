@@ -16,6 +16,11 @@ using namespace cug::server;
 namespace {
 
 const crypto::Argon2Params cheap{8, 1, 1};
+// The backoff tests' clock: it moves only when they say.
+std::int64_t test_now = 1'800'000'000;
+std::int64_t test_clock() {
+    return test_now;
+}
 
 template <typename T>
 T must(Result<T> r) {
@@ -35,6 +40,7 @@ struct Deployment {
         return must(store::Store::create(dir / "store", p, {0, "test", "login_test"}));
     }();
     std::map<std::string, crypto::PrivateKey> cards;
+    NoiseLog noise;
 
     void add_user(const std::string& name, const std::string& password, bool with_card = true) {
         auto hash = must(crypto::hash_password(as_bytes(password), cheap));
@@ -66,7 +72,7 @@ Attempt log_in(Deployment& d, const std::string& user, const crypto::PrivateKey&
     Attempt a;
     Bytes exporter(32);
     crypto::random_bytes(exporter);
-    Login login(d.st, config, exporter, *net::Endpoint::parse(from), sources);
+    Login login(d.st, config, exporter, *net::Endpoint::parse(from), sources, &d.noise);
     wire::Message hello;
     (void)hello.add("type", "hello");
     (void)hello.add_u64("version", 1);
@@ -171,13 +177,20 @@ TEST_CASE("before the card is proven, every failure gets the same answer") {
     }
     // Each got a challenge of the same shape first.
     CHECK(unknown.replies[0].size() == wrong_card.replies[0].size());
-    // Refusals are audited with their real reasons.
+    // Anyone can make cugd refuse before the card proof, as often as they
+    // like: counted per source as noise, never one audit entry each.
     auto log = must(d.st.read([](store::ReadTxn& t) { return t.audit(0, 100); }));
     int refused = 0;
     for (const auto& e : log)
         refused += e.action == "login.refused";
-    CHECK(refused == 4);
-    CHECK(log.back().detail.find("192.0.2.9:40000") != std::string::npos);
+    CHECK(refused == 0);
+    CHECK(d.noise.total(NoiseLog::Kind::login_refused) == 4);
+    auto noise = d.noise.take();
+    REQUIRE(noise.size() == 1);
+    CHECK(noise[0].source == "192.0.2.9");
+    CHECK(noise[0].logins_refused == 4);
+    CHECK(noise[0].users == "NOBODY,NOCARD,USER-A");  // "bad name" is no user ID
+    CHECK(d.noise.empty());
 }
 
 TEST_CASE("after the card is proven: wrong password, lockout, disabled, no groups") {
@@ -190,16 +203,31 @@ TEST_CASE("after the card is proven: wrong password, lockout, disabled, no group
         CUG_TRY(t.add_member("VPN1", "USER-A"));
         return ok();
     }));
-    for (int i = 0; i < 5; ++i)
-        CHECK(reason_of(log_in(d, "USER-A", card, "wrong-pass")) == "password");
+    LoginConfig fixed;
+    fixed.clock = test_clock;
+    auto attempt = [&](const char* password) {
+        return log_in(d, "USER-A", card, password, nullptr, fixed);
+    };
+    // Exactly four wrong passwords are checked at once ...
+    for (int i = 0; i < 4; ++i)
+        CHECK(reason_of(attempt("wrong-pass")) == "password");
     auto u = must(d.st.read([](store::ReadTxn& t) { return t.user("USER-A"); }));
-    CHECK(u.failed_logins == 5);
-    // The sixth try is not even checked: locked out, with the wait.
-    auto locked = log_in(d, "USER-A", card, "passwd1-A");
+    CHECK(u.failed_logins == 4);
+    // ... the fifth try is not even checked: locked out for 2^(4-4) = 1 s.
+    auto locked = attempt("passwd1-A");
     CHECK(reason_of(locked) == "locked");
     auto m = must(wire::parse_message(locked.replies.back()));
-    CHECK(*m.get_u64("retry_after") >= 1);
+    CHECK(*m.get_u64("retry_after") == 1);
     CHECK_FALSE(locked.last.verify.has_value());
+    // Once the second has passed it is checked (wrong again), then the wait is 2 s.
+    test_now += 1;
+    CHECK(reason_of(attempt("wrong-pass")) == "password");
+    locked = attempt("passwd1-A");
+    CHECK(reason_of(locked) == "locked");
+    CHECK(*must(wire::parse_message(locked.replies.back())).get_u64("retry_after") == 2);
+    test_now += 1;
+    CHECK(reason_of(attempt("passwd1-A")) == "locked");  // 1 s of the 2 is left
+    test_now += 1;
     // An administrator's new password clears the count.
     must(d.st.write([&](store::WriteTxn& t) {
         return t.set_password("USER-A", *crypto::hash_password(as_bytes("passwd1-A"), cheap));
@@ -213,8 +241,13 @@ TEST_CASE("lockout grows and is capped") {
     LoginConfig c;
     store::User u;
     u.last_failure = 1000;
-    u.failed_logins = 4;
+    u.failed_logins = 0;
     CHECK(lockout_left(u, c, 1000) == 0);
+    u.failed_logins = 3;
+    CHECK(lockout_left(u, c, 1000) == 0);
+    u.failed_logins = 4;  // 2^(n - 4), as cugd(8) says
+    CHECK(lockout_left(u, c, 1000) == 1);
+    CHECK(lockout_left(u, c, 1001) == 0);
     u.failed_logins = 5;
     CHECK(lockout_left(u, c, 1000) == 2);
     u.failed_logins = 8;
@@ -237,23 +270,24 @@ TEST_CASE("wrong passwords from one source address lock that address out, for ev
     LoginConfig config;
     config.free_failures = 100;  // the per-user lockout stays out of the way
     config.free_source_failures = 2;
+    config.clock = test_clock;
     SourceBackoff sources(config);
     const auto& a = d.cards.at("USER-A");
     const auto& b = d.cards.at("USER-B");
     const char* here = "192.0.2.9:40000";
     CHECK(reason_of(log_in(d, "USER-A", a, "wrong-pass", &sources, config, here)) == "password");
+    CHECK(sources.left(*net::Address::parse("192.0.2.9"), test_now) == 0);  // one of two free
     CHECK(reason_of(log_in(d, "USER-B", b, "wrong-pass", &sources, config, here)) == "password");
-    CHECK(sources.left(*net::Address::parse("192.0.2.9"), unix_now()) == 0);  // two are free
-    CHECK(reason_of(log_in(d, "USER-A", a, "wrong-pass", &sources, config, here)) == "password");
+    CHECK(sources.left(*net::Address::parse("192.0.2.9"), test_now) == 1);  // 2^(2-2)
     // Now B, with the right password, is not even checked from this address...
     auto locked = log_in(d, "USER-B", b, "passwd1-B", &sources, config, "192.0.2.9:40001");
     CHECK(reason_of(locked) == "locked");
     CHECK_FALSE(locked.last.verify.has_value());
-    CHECK(must(wire::parse_message(locked.replies.back())).get_u64("retry_after").value_or(0) >= 1);
+    CHECK(must(wire::parse_message(locked.replies.back())).get_u64("retry_after").value_or(0) == 1);
     // ...but is from another one, and that success does not unlock the first.
     CHECK(reason_of(log_in(d, "USER-B", b, "passwd1-B", &sources, config, "198.51.100.7:5000"))
               .empty());
-    CHECK(sources.left(*net::Address::parse("192.0.2.9"), unix_now()) >= 1);
+    CHECK(sources.left(*net::Address::parse("192.0.2.9"), test_now) == 1);
 }
 
 TEST_CASE("the per-source memory is bounded and forgets quiet addresses") {

@@ -84,6 +84,27 @@ void raw_put(const std::filesystem::path& dir, const char* db, ByteView key, Byt
     mdb_env_close(env);
 }
 
+// Deletes one database of a store (as a store of an older schema lacks it),
+// or with `key` one entry of it.
+void raw_drop(const std::filesystem::path& dir, const char* db, const char* key = nullptr) {
+    MDB_env* env;
+    REQUIRE(mdb_env_create(&env) == 0);
+    mdb_env_set_maxdbs(env, 16);
+    REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0600) == 0);
+    MDB_txn* txn;
+    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+    MDB_dbi dbi;
+    REQUIRE(mdb_dbi_open(txn, db, 0, &dbi) == 0);
+    if (key) {
+        MDB_val k{std::strlen(key), const_cast<char*>(key)};
+        REQUIRE(mdb_del(txn, dbi, &k, nullptr) == 0);
+    } else {
+        REQUIRE(mdb_drop(txn, dbi, 1) == 0);
+    }
+    REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+}
+
 std::vector<std::string> problems_of(Store& st) {
     return must(st.read([](ReadTxn& t) { return t.check(); }));
 }
@@ -143,11 +164,70 @@ TEST_CASE("create refuses an existing store; open refuses missing, foreign and n
     CHECK(error_of(Store::open(dir / "foreign", tester())) == Errc::config);
 
     // A store written by a newer cug: refused, not downgraded.
-    Bytes two{0, 0, 0, 0, 0, 0, 0, 2};
-    raw_put(dir / "store", "meta", as_bytes("schema"), two);
+    Bytes three{0, 0, 0, 0, 0, 0, 0, 3};
+    raw_put(dir / "store", "meta", as_bytes("schema"), three);
     auto newer = Store::open(dir / "store", tester());
     CHECK(error_of(newer) == Errc::config);
     CHECK(newer.error().message.find("newer") != std::string::npos);
+}
+
+TEST_CASE("a store of schema 1 gets its noise ring when it is opened") {
+    TempDir dir;
+    {
+        Store st = make_store(dir);
+        must(st.write([](WriteTxn& t) { return t.add_user("USER-A", hash("passwd1-A")); }));
+    }
+    raw_drop(dir / "store", "noise");
+    raw_drop(dir / "store", "meta", "noise.limit");
+    raw_put(dir / "store", "meta", as_bytes("schema"), Bytes{0, 0, 0, 0, 0, 0, 0, 1});
+    Store st = must(Store::open(dir / "store", tester()));
+    must(st.read([](ReadTxn& t) -> Result<void> {
+        CHECK(t.entries(Table::noise) == 0);
+        CHECK(t.noise_limit() == 10'000);
+        CHECK(CUG_TRY(t.find_user("USER-A")).has_value());
+        return ok();
+    }));
+    NoiseEntry n;
+    n.minute = 1800000000;
+    n.source = "192.0.2.9";
+    n.resumes_refused = 3;
+    n.users = "";
+    must(st.write([&](WriteTxn& t) { return t.record_noise({n}); }));
+    auto back = must(st.read([](ReadTxn& t) { return t.noise(0, 10); }));
+    REQUIRE(back.size() == 1);
+    CHECK(back[0].resumes_refused == 3);
+    CHECK(problems_of(st).empty());
+    // Opened again: nothing more to do.
+    CHECK(Store::open(dir / "store", tester()).ok());
+}
+
+TEST_CASE("the noise ring is bounded and never touches the audit log") {
+    TempDir dir;
+    InitParams p = params();
+    p.audit_limit = 10;
+    p.noise_limit = 5;
+    Store st = must(Store::create(dir / "store", p, tester()));
+    must(st.write([](WriteTxn& t) { return t.add_user("USER-A", hash("passwd1-A")); }));
+    for (int minute = 0; minute < 12; ++minute) {
+        NoiseEntry n;
+        n.minute = 1800000000 + 60 * minute;
+        n.source = "198.51.100.7";
+        n.logins_refused = static_cast<std::uint64_t>(minute + 1);
+        n.users = "USER-A,nobody";
+        must(st.write([&](WriteTxn& t) { return t.record_noise({n, n}); }));
+    }
+    must(st.read([](ReadTxn& t) -> Result<void> {
+        const auto noise = CUG_TRY(t.noise(0, 100));
+        CHECK(noise.size() == 5);  // the newest five
+        CHECK(noise.back().logins_refused == 12);
+        CHECK(noise.front().seq == 20);
+        const auto audit = CUG_TRY(t.audit(0, 100));
+        REQUIRE(audit.size() == 2);  // store.init and user.add, untouched
+        CHECK(audit[1].action == "user.add");
+        CHECK(CUG_TRY(t.noise(1800000000 + 60 * 11, 100)).size() == 2);  // since
+        return ok();
+    }));
+    CHECK(problems_of(st).empty());
 }
 
 TEST_CASE("an init that died before committing is redone") {
@@ -591,7 +671,8 @@ TEST_CASE("sessions: the registration table") {
             actions.push_back(e.action);
         CHECK(std::count(actions.begin(), actions.end(), "session.login") == 3);
         CHECK(std::count(actions.begin(), actions.end(), "session.logout") == 1);
-        CHECK(std::count(actions.begin(), actions.end(), "session.groups") == 2);  // -VPN2, +VPN2 +VPN3
+        CHECK(std::count(actions.begin(), actions.end(), "session.groups") ==
+              2);  // -VPN2, +VPN2 +VPN3
         CHECK(std::count(actions.begin(), actions.end(), "session.revoked") == 1);  // A removed
         return ok();
     }));

@@ -111,11 +111,10 @@ int open(const char* path) {
         std::string which = "none " + std::to_string(h->index);
         auto [first, last] = by_sender.equal_range(h->index);
         for (auto it = first; it != last; ++it)
-            if (it->second.aead.open(dataplane::nonce_for(h->counter),
-                                     ByteView(d.data(), dataplane::header_size),
-                                     ByteView(d.data() + dataplane::header_size,
-                                              plain + dataplane::tag_size),
-                                     out)) {
+            if (it->second.aead.open(
+                    dataplane::nonce_for(h->counter), ByteView(d.data(), dataplane::header_size),
+                    ByteView(d.data() + dataplane::header_size, plain + dataplane::tag_size),
+                    out)) {
                 which = it->second.hex;
                 break;
             }
