@@ -208,7 +208,7 @@ Result<Connection> Context::connect(const std::string& reader) const {
     LONG rc = SCardConnect(handle_, reader.c_str(), SCARD_SHARE_SHARED,
                            SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &card, &protocol);
     if (rc != SCARD_S_SUCCESS) return pcsc_error(rc, "connecting to the card", reader);
-    return Connection(card, protocol, reader);
+    return Connection(handle_, card, protocol, reader);
 }
 
 // --- Connection -------------------------------------------------------------
@@ -218,7 +218,8 @@ Connection::~Connection() {
 }
 
 Connection::Connection(Connection&& other) noexcept
-    : card_(other.card_),
+    : context_(other.context_),
+      card_(other.card_),
       protocol_(other.protocol_),
       reader_(std::move(other.reader_)),
       valid_(other.valid_) {
@@ -228,6 +229,7 @@ Connection::Connection(Connection&& other) noexcept
 Connection& Connection::operator=(Connection&& other) noexcept {
     if (this != &other) {
         if (valid_) SCardDisconnect(card_, SCARD_LEAVE_CARD);
+        context_ = other.context_;
         card_ = other.card_;
         protocol_ = other.protocol_;
         reader_ = std::move(other.reader_);
@@ -259,9 +261,23 @@ Result<Bytes> Connection::transmit_raw(ByteView apdu) {
                            apdu.data(), static_cast<DWORD>(apdu.size()), nullptr, out.data(),
                            &length);
     }
-    if (rc != SCARD_S_SUCCESS) return pcsc_error(rc, "talking to the card", reader_);
+    if (rc != SCARD_S_SUCCESS) return gone_or(pcsc_error(rc, "talking to the card", reader_));
     out.resize(length);
+    if (out.size() < 2)
+        return gone_or(make_error(Errc::protocol, "card response shorter than 2 bytes"));
     return out;
+}
+
+Error Connection::gone_or(Error e) const {
+    if (e.reason == Reason::no_card) return e;
+    const Context view(context_);  // not its owner: nothing is released
+    if (view.wait_for(reader_, CardPresence::absent, std::chrono::milliseconds(1500)))
+        return with_reason(make_error(Errc::io,
+                                      "the card was removed from reader{} during the "
+                                      "operation",
+                                      in_reader(reader_)),
+                           Reason::no_card);
+    return e;
 }
 
 Result<void> Connection::begin_transaction() {
@@ -270,7 +286,7 @@ Result<void> Connection::begin_transaction() {
     // previous transaction, or by another program: reconnect and go on.
     if (rc == SCARD_W_RESET_CARD && (rc = reconnect()) == SCARD_S_SUCCESS)
         rc = SCardBeginTransaction(card_);
-    if (rc != SCARD_S_SUCCESS) return pcsc_error(rc, "reserving the card", reader_);
+    if (rc != SCARD_S_SUCCESS) return gone_or(pcsc_error(rc, "reserving the card", reader_));
     return ok();
 }
 

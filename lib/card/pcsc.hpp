@@ -70,10 +70,15 @@ class Connection : public Transport {
     void end_transaction(bool reset);
 
   private:
-    Connection(long card, unsigned long protocol, std::string reader)
-        : card_(card), protocol_(protocol), reader_(std::move(reader)) {}
+    Connection(long context, long card, unsigned long protocol, std::string reader)
+        : context_(context), card_(card), protocol_(protocol), reader_(std::move(reader)) {}
     friend class Context;
     long reconnect();  // after a card reset; returns the PC/SC code
+    // An exchange that failed, or came back too short, may be a card pulled
+    // in the middle of it: if the card leaves within the moment pcscd needs
+    // to see that, the error says so (Reason::no_card), whatever PC/SC said.
+    Error gone_or(Error e) const;
+    long context_ = 0;  // the Context's handle (it outlives the connection)
     long card_ = 0;
     unsigned long protocol_ = 0;
     std::string reader_;

@@ -52,7 +52,7 @@ CHANNELID    $((PCSC_PORT + 2 * i))
 CONF
   done
   mkdir -p /run/pcscd
-  unshare -m sh -c "mount --bind '$PCSC_WORK/run' /run/pcscd && exec pcscd -f -c '$PCSC_WORK/conf'" \
+  unshare -m sh -c "mount --bind '$PCSC_WORK/run' /run/pcscd && exec pcscd -f ${PCSCD_DEBUG:+-d} -c '$PCSC_WORK/conf'" \
     >"$PCSC_WORK/pcscd.log" 2>&1 &
   PCSC_PID=$!
   export PCSCLITE_CSOCK_NAME="$PCSC_WORK/run/pcscd.comm"
@@ -76,7 +76,7 @@ pcsc_stop() {
     wait "$PCSC_PID" 2>/dev/null || true
     PCSC_PID=""
   fi
-  [ -n "$PCSC_WORK" ] && rm -rf "$PCSC_WORK"
+  [ -n "$PCSC_WORK" ] && { [ -n "${KEEP_PCSC:-}" ] || rm -rf "$PCSC_WORK"; }
   PCSC_WORK=""
 }
 
@@ -87,16 +87,16 @@ card_state() { echo "$PCSC_WORK/cards/$1.state"; }
 
 card_init() { local name=$1; shift; "$CUG_VCARD" init "$(card_state "$name")" "$@" >/dev/null; }
 
-card_insert() {
-  local name=$1 reader=$2
-  "$CUG_VCARD" insert "$(card_state "$name")" --port $((PCSC_PORT + reader)) --wait 5 \
+card_insert() {  # card_insert NAME N [cug-vcard insert options]
+  local name=$1 reader=$2; shift 2
+  "$CUG_VCARD" insert "$(card_state "$name")" --port $((PCSC_PORT + reader)) --wait 30 "$@" \
     2>>"$PCSC_WORK/vcard-$name.log" &
   CARD_PID[$name]=$!
   CARD_READER[$name]=$reader
   # pcscd polls its readers about every 400 ms: wait until it has seen the
   # card (after any removal before it had been noticed).
-  "$CUG_CARD_WAIT" "$(reader_name "$reader")" present 5000 >/dev/null && return 0
-  echo "card $name did not appear in reader $reader" >&2
+  "$CUG_CARD_WAIT" "$(reader_name "$reader")" present 30000 >/dev/null && return 0
+  echo "card $name did not appear in reader $reader: $(tail -3 "$PCSC_WORK/vcard-$name.log" 2>/dev/null) / $(ss -tanp | grep ":$((PCSC_PORT + reader))\b") / alive: $(kill -0 ${CARD_PID[$name]} && echo yes)" >&2
   return 1
 }
 
@@ -107,6 +107,6 @@ card_pull() {
   wait "${CARD_PID[$name]}" 2>/dev/null || true
   unset "CARD_PID[$name]"
   # Until pcscd notices, the reader still shows the card.
-  "$CUG_CARD_WAIT" "$(reader_name "${CARD_READER[$name]}")" absent 5000 >/dev/null || true
+  "$CUG_CARD_WAIT" "$(reader_name "${CARD_READER[$name]}")" absent 30000 >/dev/null || true
   unset "CARD_READER[$name]"
 }

@@ -1,11 +1,14 @@
-// cug-card-use READER agree|sign [PIN]: uses an enrolled card through the
-// high-level card::Card, the way cug-login and cug-tun will, and checks the
-// answer against the public keys in the card's certificates.
+// cug-card-use READER agree|sign|busy [PIN]: uses an enrolled card through
+// the high-level card::Card, the way cug-login and cug-tun will, and checks
+// the answer against the public keys in the card's certificates.
 //   agree: VERIFY the PIN and ECDH with the 9D key in one transaction; the
 //          shared secret must equal the host's ECDH with the 9D public key.
 //   sign:  a presence signature with the 9E key (no PIN) over a random
 //          digest; it must verify with the 9E certificate's key.
-// Prints "ok" and exits 0, or prints the error and exits with its status.
+//   busy:  agree and sign over and over (printing "busy" once going) until
+//          something fails: for tests that pull the card mid-operation.
+// Prints "ok" and exits 0, or prints the error and exits with its status
+// (15 for a card that is not there, as cug-login does).
 #include "card/card.hpp"
 #include "crypto/random.hpp"
 
@@ -16,7 +19,8 @@ using namespace cug;
 
 static int fail(const Error& e) {
     std::printf("%s\n", e.message.c_str());
-    return exit_status(e.code);
+    std::fflush(stdout);
+    return e.reason == Reason::no_card ? 15 : exit_status(e.code);
 }
 
 int main(int argc, char** argv) {
@@ -45,6 +49,20 @@ int main(int argc, char** argv) {
                                    *signature)) {
             std::printf("the card's signature does not verify with its 9E certificate\n");
             return 1;
+        }
+    } else if (action == "busy" && argc == 4) {
+        for (int round = 0;; ++round) {
+            if (round == 1) {
+                std::printf("busy\n");
+                std::fflush(stdout);
+            }
+            auto ephemeral = crypto::PrivateKey::generate();
+            auto shared = card->agree(as_bytes(argv[3]), ephemeral->public_key());
+            if (!shared) return fail(shared.error());
+            crypto::Digest digest;
+            crypto::random_bytes(digest);
+            auto signature = card->sign_presence(digest);
+            if (!signature) return fail(signature.error());
         }
     } else {
         return 64;

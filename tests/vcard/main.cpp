@@ -4,10 +4,13 @@
 //   cug-vcard init STATE [--serial N] [--no-aes] [--no-ecc-key-agreement] [--plain-piv]
 //                        [--attestation-ca KEY.pem CERT.pem]
 //   cug-vcard insert STATE --port PORT [--host 127.0.0.1] [--wait SECONDS]
+//                          [--pull-after N]
 //
 // `insert` connects to vpcd (which listens on PORT) and serves the card until
 // it is stopped (SIGTERM, SIGINT) or vpcd goes away: stopping it is pulling the
-// card out. The card's state is saved to STATE after every change.
+// card out. With --pull-after N the card leaves by itself in the middle of
+// the Nth command APDU (read, never answered). The card's state is saved to
+// STATE after every change.
 //
 // vpcd's protocol, both ways: a 2-byte big-endian length, then that many bytes.
 // From vpcd, one byte: 0x00 power off, 0x01 power on, 0x02 reset (no answer),
@@ -99,7 +102,10 @@ int connect_vpcd(const std::string& host, int port, double wait_seconds) {
     }
 }
 
-int run_insert(const std::string& state_file, const std::string& host, int port, double wait) {
+// `pull_after` > 0: the card leaves the reader in the middle of that APDU
+// (read, never answered), as a card pulled out during an operation.
+int run_insert(const std::string& state_file, const std::string& host, int port, double wait,
+               long pull_after) {
     auto state = vcard::load_state(state_file);
     if (!state) die(66, state.error().message);
     vcard::VirtualPiv card(std::move(*state), [&](const vcard::CardState& s) {
@@ -131,6 +137,7 @@ int run_insert(const std::string& state_file, const std::string& host, int port,
                     continue;
             }
         }
+        if (pull_after > 0 && --pull_after == 0) break;  // pulled mid-APDU
         if (!send_frame(fd, card.process(body))) break;
     }
     ::close(fd);  // the card leaves the reader
@@ -200,6 +207,7 @@ int main(int argc, char** argv) {
     std::string host = "127.0.0.1";
     int port = 0;
     double wait = 10;
+    long pull_after = 0;
     for (int i = 3; i + 1 < argc; i += 2) {
         const std::string opt = argv[i];
         if (opt == "--port")
@@ -208,9 +216,11 @@ int main(int argc, char** argv) {
             host = argv[i + 1];
         else if (opt == "--wait")
             wait = std::atof(argv[i + 1]);
+        else if (opt == "--pull-after")
+            pull_after = std::atol(argv[i + 1]);
         else
             die(64, "unknown option " + opt);
     }
     if (port <= 0 || port > 65535) die(64, "insert needs --port PORT");
-    return run_insert(state_file, host, port, wait);
+    return run_insert(state_file, host, port, wait, pull_after);
 }
