@@ -90,9 +90,15 @@ int main(int argc, char** argv) {
         auto answer = terminal::ask_agent(socket, handoff, std::chrono::seconds(20));
         handoff.wipe();
         if (!answer) return std::move(answer).error();
-        if (answer->get("errno").value_or("1") != "0")
-            return make_error(Errc::unavailable, "cug-tun could not take the session: {}",
-                              answer->get("message").value_or("no reason given"));
+        if (answer->get("errno").value_or("1") != "0") {
+            Error e = make_error(Errc::unavailable, "cug-tun could not take the session: {}",
+                                 answer->get("message").value_or("no reason given"));
+            const std::string_view why = answer->get("reason").value_or("");
+            if (why == "unreachable") e.reason = Reason::unreachable;  // cugd went away
+            if (why == "server-mismatch") e.reason = Reason::server_mismatch;
+            if (why == "refused") e.reason = Reason::refused;
+            return e;
+        }
         return login;
     }();
     if (!result) {

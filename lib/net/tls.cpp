@@ -57,6 +57,8 @@ Result<TlsContext> TlsContext::client() {
     if (!ctx || !tls13_only(ctx)) return make_error(Errc::internal, "setting up TLS failed");
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    // Non-blocking writers (the agent) keep what was not written and go on.
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     // No CA: the server key is pinned from the card (checked after the handshake).
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
     return c;
@@ -100,19 +102,7 @@ Result<TlsStream> TlsStream::connect(const TlsContext& context, int fd,
             return make_error(Errc::unavailable, "the TLS handshake timed out");
         return make_error(Errc::protocol, "the TLS 1.3 handshake failed: {}", reason);
     }
-    X509* certificate = SSL_get0_peer_certificate(ssl);
-    EVP_PKEY* key = certificate ? X509_get0_pubkey(certificate) : nullptr;
-    if (!key || EVP_PKEY_eq(key, pinned.native()) != 1) {
-        std::string shown = "no key";
-        if (key) {
-            EVP_PKEY_up_ref(key);
-            shown = crypto::PublicKey(key).fingerprint_text();
-        }
-        return make_error(Errc::permission,
-                          "the server's key {} is not the one on the card ({}): possible "
-                          "interception",
-                          shown, pinned.fingerprint_text());
-    }
+    CUG_CHECK(stream.check_pin(pinned));
     // Later reads and writes block without a deadline; the caller sets its own.
     timeval none{0, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
@@ -129,6 +119,34 @@ Result<TlsStream> TlsStream::accept(const TlsContext& context, int fd) {
     SSL_set_fd(ssl, fd);
     SSL_set_accept_state(ssl);
     return TlsStream(ssl, fd);
+}
+
+Result<TlsStream> TlsStream::client(const TlsContext& context, int fd) {
+    SSL* ssl = SSL_new(context.native());
+    if (!ssl) {
+        ::close(fd);
+        return make_error(Errc::internal, "setting up TLS failed");
+    }
+    SSL_set_fd(ssl, fd);
+    SSL_set_connect_state(ssl);
+    return TlsStream(ssl, fd);
+}
+
+Result<void> TlsStream::check_pin(const crypto::PublicKey& pinned) const {
+    X509* certificate = SSL_get0_peer_certificate(ssl_);
+    EVP_PKEY* key = certificate ? X509_get0_pubkey(certificate) : nullptr;
+    if (!key || EVP_PKEY_eq(key, pinned.native()) != 1) {
+        std::string shown = "no key";
+        if (key) {
+            EVP_PKEY_up_ref(key);
+            shown = crypto::PublicKey(key).fingerprint_text();
+        }
+        return make_error(Errc::permission,
+                          "the server's key {} is not the one on the card ({}): possible "
+                          "interception",
+                          shown, pinned.fingerprint_text());
+    }
+    return ok();
 }
 
 TlsStream::~TlsStream() {

@@ -46,6 +46,11 @@ class TlsStream {
                                      std::chrono::milliseconds timeout);
     // Server: wraps a non-blocking accepted socket; drive handshake() until none.
     static Result<TlsStream> accept(const TlsContext& context, int fd);
+    // Client without blocking: wraps a connected non-blocking socket; drive
+    // handshake() until none, then check_pin() before sending a byte.
+    static Result<TlsStream> client(const TlsContext& context, int fd);
+    // Errc::permission ("possible interception") unless the server's key is `pinned`.
+    Result<void> check_pin(const crypto::PublicKey& pinned) const;
 
     ~TlsStream();
     TlsStream(TlsStream&&) noexcept;

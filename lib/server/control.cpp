@@ -1,16 +1,42 @@
 // The local control socket: one key=value request, one answer (man/cugd.8).
+// Each request is checked whole (its command, every key, every value) before
+// anything is done; a bad one changes nothing and gets errno=1 and why.
 #include "server/daemon_impl.hpp"
+
+#include "store/names.hpp"
 
 namespace cug::server {
 
+// The keys each command takes, beyond cmd.
+Result<void> check_control_request(const wire::Message& r) {
+    const std::string_view cmd = CUG_TRY(r.get("cmd"));
+    if (cmd == "status" || cmd == "sessions" || cmd == "reconcile") return r.allow_only({"cmd"});
+    if (cmd == "kick") {
+        CUG_CHECK(r.allow_only({"cmd", "user"}));
+        const std::string_view user = CUG_TRY(r.get("user"));
+        if (!store::check_user_name(user))
+            return make_error(Errc::invalid, "user= is not a user ID");
+        return ok();
+    }
+    if (cmd == "rotate") {
+        CUG_CHECK(r.allow_only({"cmd", "group"}));
+        if (auto g = r.find("group"); g && !store::check_group_name(*g))
+            return make_error(Errc::invalid, "group= is not a group name");
+        return ok();
+    }
+    return make_error(Errc::invalid, "unknown command '{}'", wire::quote_for_message(cmd, 32));
+}
+
 std::string DaemonImpl::control_answer(const wire::Message& request) {
-    const std::string cmd(request.get("cmd").value_or(""));
     wire::Message reply;
     auto error = [&](std::string_view message) {
         (void)reply.add("errno", "1");
         (void)reply.add("message", message);
         return reply.encode();
     };
+    if (auto checked = check_control_request(request); !checked)
+        return error(checked.error().message);
+    const std::string cmd(*request.get("cmd"));
     if (cmd == "status") {
         auto sessions = store_.read([](store::ReadTxn& t) { return t.sessions(); });
         (void)reply.add_u64("uptime", static_cast<std::uint64_t>(unix_now() - started_));
@@ -47,7 +73,7 @@ std::string DaemonImpl::control_answer(const wire::Message& request) {
         return reply.encode();
     }
     if (cmd == "kick") {
-        const std::string user(request.get("user").value_or(""));
+        const std::string user(*request.get("user"));
         auto session = store_.read([&](store::ReadTxn& t) { return t.find_session(user); });
         if (!session) return error(session.error().message);
         if (!*session) return error(fmt::format("{} has no session", user));
@@ -57,11 +83,16 @@ std::string DaemonImpl::control_answer(const wire::Message& request) {
     }
     if (cmd == "rotate") {
         std::vector<std::string> groups;
-        if (auto g = request.get("group")) {
-            groups.emplace_back(*g);
+        if (auto g = request.find("group")) {
+            auto found = store_.read([&](store::ReadTxn& t) { return t.find_group(*g); });
+            if (!found) return error(found.error().message);
+            if (!*found) return error(fmt::format("no group '{}'", *g));
+            groups.push_back(*g);
         } else if (auto all = store_.read([](store::ReadTxn& t) { return t.groups(); })) {
             for (const auto& each : *all)
                 groups.push_back(each.name);
+        } else {
+            return error(all.error().message);
         }
         rotate(groups);
         (void)reply.add_u64("rotating", rotations_.size());
@@ -77,26 +108,14 @@ std::string DaemonImpl::control_answer(const wire::Message& request) {
         (void)reply.add("errno", "0");
         return reply.encode();
     }
-    return error("unknown command");
+    return error("unknown command");  // check_request let nothing else through
 }
 
-// Local administrators and scripts: one request, one answer, then close.
+// Local administrators and scripts: one request, one answer, then close;
+// served from the event loop, so a slow or idle client delays nobody.
 void DaemonImpl::serve_control() {
-    for (;;) {
-        int fd = ::accept4(control_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd < 0) return;
-        if (!net::trusted_local_peer(fd)) {
-            ::close(fd);
-            continue;
-        }
-        // A blocking read (accept4 does not pass O_NONBLOCK on) with a
-        // deadline: local peers are root or ourselves.
-        auto request = net::read_local(fd, std::chrono::seconds(1), wire::Limits{});
-        const std::string answer =
-            request ? control_answer(*request) : std::string("errno=1\nmessage=bad request\n\n");
-        (void)!::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
-        ::close(fd);
-    }
+    for (auto& request : control_->serve())
+        control_->reply(request.id, control_answer(request.message));
 }
 
 }  // namespace cug::server

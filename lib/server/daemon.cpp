@@ -12,10 +12,10 @@ DaemonImpl::~DaemonImpl() {
     workers_.reset();
     hashers_.reset();
     channels_.clear();
-    for (int fd : {epoll_fd_, listen_fd_, udp_fd_, control_fd_, wake_fd_, done_fd_, signal_fd_,
-                   handshake_fd_, work_fd_})
+    control_.reset();  // closes and removes the control socket
+    for (int fd :
+         {epoll_fd_, listen_fd_, udp_fd_, wake_fd_, done_fd_, signal_fd_, handshake_fd_, work_fd_})
         if (fd >= 0) ::close(fd);
-    if (control_fd_ >= 0) ::unlink(config_.control_socket.c_str());
 }
 
 void DaemonImpl::watch(int fd, std::uint32_t events) {
@@ -66,8 +66,10 @@ Result<void> DaemonImpl::open_udp() {
 }
 
 Result<void> DaemonImpl::open_control_socket() {
-    control_fd_ = CUG_TRY(net::listen_local(config_.control_socket, "cugd"));
-    watch(control_fd_, EPOLLIN);
+    net::LocalServer::Options options;
+    options.max_clients = 64;
+    control_ = CUG_TRY(net::LocalServer::listen(config_.control_socket, "cugd", options));
+    watch(control_->fd(), EPOLLIN);
     return ok();
 }
 
@@ -339,6 +341,7 @@ void DaemonImpl::write_noise() {
 
 void DaemonImpl::tick() {
     const std::int64_t now = unix_now();
+    serve_control();  // the control socket's deadlines
     if (now / 60 != last_tick_ / 60) write_noise();
     std::vector<int> late;
     for (auto& [fd, c] : channels_) {
@@ -380,7 +383,7 @@ Result<void> DaemonImpl::run() {
                 accept_terminals();
             } else if (fd == udp_fd_) {
                 on_udp();
-            } else if (fd == control_fd_) {
+            } else if (fd == control_->fd()) {
                 serve_control();
             } else if (fd == done_fd_) {
                 collect(done_fd_, *hashers_);

@@ -43,6 +43,10 @@ struct DaemonConfig {
     std::size_t max_output = std::size_t{32} << 20;
 };
 
+// A request on the control socket, checked whole (the command, every key
+// and value) before anything is done: Errc::invalid says what is wrong.
+Result<void> check_control_request(const wire::Message& request);
+
 // "START:RATE:FULL" (or just "FULL") as OpenSSH's MaxStartups.
 Result<DaemonConfig::Startups> parse_startups(std::string_view text, unsigned per_source);
 

@@ -158,8 +158,9 @@ class DaemonImpl final : public Daemon {
     DaemonConfig config_;
     store::Store store_;
     net::TlsContext tls_;
-    int epoll_fd_ = -1, listen_fd_ = -1, udp_fd_ = -1, control_fd_ = -1, wake_fd_ = -1,
-        done_fd_ = -1, signal_fd_ = -1, handshake_fd_ = -1, work_fd_ = -1;
+    std::unique_ptr<net::LocalServer> control_;
+    int epoll_fd_ = -1, listen_fd_ = -1, udp_fd_ = -1, wake_fd_ = -1, done_fd_ = -1,
+        signal_fd_ = -1, handshake_fd_ = -1, work_fd_ = -1;
     std::unique_ptr<HandshakePool> handshakes_;
     std::unique_ptr<Workers> workers_;
     std::uint16_t port_ = 0;

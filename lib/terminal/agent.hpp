@@ -1,10 +1,12 @@
 // The terminal agent inside cug-tun: it takes a session over from cug-login,
 // holds its keys in locked memory only, keeps the control channel to cugd
 // (resume, acknowledge, keepalives, reconnect with backoff), and wipes the
-// keys first when the session ends. It applies cugd's pushes (peers up and
-// down, groups lost and gained, endpoints), answers presence challenges with
-// the card's 9E key, and tells cugd its UDP endpoint by an authenticated
-// hello from the data plane's socket. Its local socket speaks key=value:
+// keys first when the session ends. One event loop serves the local socket
+// (net::LocalServer), the channel to cugd (terminal::ServerLink) and the UDP
+// hello; card signatures run on a thread of their own: nothing blocks it. It applies cugd's pushes
+// (peers up and down, groups lost and gained, endpoints), answers presence challenges with the
+// card's 9E key, and tells cugd its UDP endpoint by an authenticated hello from the data plane's
+// socket. Its local socket speaks key=value:
 //
 //   cmd=session ...   from cug-login: take over this session (answer once acknowledged)
 //   cmd=show          the state, without secrets, with the data plane's counters

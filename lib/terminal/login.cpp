@@ -14,14 +14,11 @@
 
 namespace cug::terminal {
 
-namespace {
-
 Error unreachable(std::string_view server, std::string_view why) {
     return with_reason(make_error(Errc::unavailable, "cannot reach cugd at {}: {}", server, why),
                        Reason::unreachable);
 }
 
-// HOST[:PORT], [IPv6]:PORT or [IPv6].
 Result<std::pair<std::string, std::string>> split_server(const std::string& server) {
     std::string host = server, port = std::to_string(default_port);
     if (!server.empty() && server[0] == '[') {
@@ -41,6 +38,8 @@ Result<std::pair<std::string, std::string>> split_server(const std::string& serv
     if (host.empty() || port.empty()) return make_error(Errc::usage, "bad server '{}'", server);
     return std::make_pair(host, port);
 }
+
+namespace {
 
 Error refusal(std::string_view reason, const wire::Message& m) {
     if (reason == "password")
@@ -105,16 +104,19 @@ Result<wire::Message> read_message(net::TlsStream& tls, wire::Decoder& decoder) 
         if (m) return std::move(*m);
         std::uint8_t buf[16384];
         net::TlsWait wait;
-        const std::size_t n = CUG_TRY(tls.read(buf, wait));
-        if (n == 0 && wait == net::TlsWait::none)
-            return make_error(Errc::io, "cugd closed the channel");
-        CUG_CHECK(decoder.feed(ByteView(buf, n)));
+        auto n = tls.read(buf, wait);
+        if (!n) return with_reason(std::move(n).error(), Reason::unreachable);
+        if (*n == 0 && wait == net::TlsWait::none)
+            return with_reason(make_error(Errc::io, "cugd closed the channel"),
+                               Reason::unreachable);
+        CUG_CHECK(decoder.feed(ByteView(buf, *n)));
     }
 }
 
 Result<void> write_message(net::TlsStream& tls, const std::string& encoded) {
     net::TlsWait wait;
-    CUG_TRY(tls.write(as_bytes(encoded), wait));
+    if (auto n = tls.write(as_bytes(encoded), wait); !n)
+        return with_reason(std::move(n).error(), Reason::unreachable);
     return ok();
 }
 
@@ -129,6 +131,19 @@ Result<LoginResult> log_in(card::Card& card, const LoginOptions& options) {
                        }};
     return log_in(c, options);
 }
+
+namespace {
+
+// cugd that goes away in the middle of a login (its process killed, the
+// network cut) is one error, whatever the channel said at that moment: the
+// end of the stream, a TLS alert, a reset.
+Error went_away(const std::string& server, const Error& e) {
+    return with_reason(make_error(Errc::unavailable, "cugd at {} went away during the login ({})",
+                                  server, e.message),
+                       Reason::unreachable);
+}
+
+}  // namespace
 
 Result<LoginResult> log_in(const LoginCredentials& c, const LoginOptions& options) {
     const std::string& user = c.user;
@@ -154,8 +169,15 @@ Result<LoginResult> log_in(const LoginCredentials& c, const LoginOptions& option
     CUG_CHECK(hello.add_u64("version", protocol::version));
     CUG_CHECK(hello.add("user", user));
     const std::string hello_text = hello.encode();
-    CUG_CHECK(write_message(*tls, hello_text));
-    const wire::Message challenge = CUG_TRY(read_message(*tls, decoder));
+    auto receive = [&]() -> Result<wire::Message> {
+        auto m = read_message(*tls, decoder);
+        if (!m && m.error().reason == Reason::unreachable)
+            return went_away(options.server, m.error());
+        return m;
+    };
+    if (auto sent = write_message(*tls, hello_text); !sent)
+        return went_away(options.server, sent.error());
+    const wire::Message challenge = CUG_TRY(receive());
     if (challenge.get("type").value_or("") != "challenge")
         return make_error(Errc::protocol, "cugd answered the hello with something else");
     const auto ephemeral = CUG_TRY(crypto::PublicKey::from_point(
@@ -178,10 +200,10 @@ Result<LoginResult> log_in(const LoginCredentials& c, const LoginOptions& option
     proof.wipe();
     auto sent = write_message(*tls, proof_text);
     explicit_bzero(proof_text.data(), proof_text.size());
-    CUG_CHECK(std::move(sent));
+    if (!sent) return went_away(options.server, sent.error());
 
     // 6. The bundle, or why not.
-    const wire::Message reply = CUG_TRY(read_message(*tls, decoder));
+    const wire::Message reply = CUG_TRY(receive());
     const std::string type(reply.get("type").value_or(""));
     if (type == "refused") return refusal(reply.get("reason").value_or(""), reply);
     if (type != "bundle")

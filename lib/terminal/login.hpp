@@ -33,11 +33,17 @@ struct LoginResult {
     crypto::SecretBuffer resume_key, push_key, udp_key;
 };
 
+// HOST[:PORT], [IPv6]:PORT or [IPv6] as host and port (default_port if none).
+Result<std::pair<std::string, std::string>> split_server(const std::string& server);
+// The error for a cugd that cannot be reached (Reason::unreachable).
+Error unreachable(std::string_view server, std::string_view why);
+
 // A TCP connection to HOST[:PORT] (names resolved), with a deadline.
 // Errors carry Reason::unreachable.
 Result<int> connect_tcp(const std::string& server, std::chrono::milliseconds timeout);
 
-// Reads one key=value message from a blocking TLS stream.
+// Reads one key=value message from a blocking TLS stream. A channel that
+// ends or breaks is Reason::unreachable; a malformed message is not.
 Result<wire::Message> read_message(net::TlsStream& tls, wire::Decoder& decoder);
 Result<void> write_message(net::TlsStream& tls, const std::string& encoded);
 

@@ -22,11 +22,6 @@ writers=4
 # with status 0, 1 if it failed, 2 if it was killed. The mean is kept in FILE
 # in microseconds; it starts from the first run, which is never killed.
 now_us() { local t=${EPOCHREALTIME/./}; echo "$((10#$t))"; }
-# A sleep without a fork (a forked `sleep` takes about as long as a release
-# build's write): a read with a timeout on a FIFO nobody writes.
-mkfifo "$WORK/never"
-exec 9<>"$WORK/never"
-pause_us() { read -r -t "$(printf '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)))" -u 9 || true; }
 run_killed() {
   local mean_file=$1; shift
   local mean; mean=$(cat "$mean_file" 2>/dev/null || echo 0)

@@ -32,6 +32,13 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# pause_us MICROSECONDS: a sleep without a fork (a forked `sleep` takes about
+# as long as a release build's write, and one in a process substitution would
+# outlive the test holding ctest's output open): a read with a timeout on a
+# FIFO nobody writes.
+mkfifo "$WORK/.never"
+exec 9<>"$WORK/.never"
+pause_us() { read -r -t "$(printf '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)))" -u 9 || true; }
 pass() { echo "ok: $*"; }
 
 admin() { "$ADMIN_BIN" --store "$STORE" "$@"; }

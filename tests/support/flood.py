@@ -13,6 +13,11 @@
                               until stdin ends
   resumes HOST PORT N         N resumes with made-up sessions and proofs, one
                               connection each; prints how many were refused
+  local PATH N [DRIP]         N connections to a local socket, held open
+                              without a byte (with DRIP=1 in the environment,
+                              each sends "cmd=status\n" one byte every 0.5 s);
+                              prints "opened N", then holds them until stdin
+                              ends
 """
 import base64
 import ipaddress
@@ -124,7 +129,35 @@ def resumes(host, port, n):
     print(f"refused {refused}")
 
 
+def local(path, n):
+    import selectors
+    import threading
+    held = []
+    for _ in range(int(n)):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        held.append(s)
+    print(f"opened {len(held)}", flush=True)
+    if os.environ.get("DRIP") == "1":
+        stop = threading.Event()
+
+        def drip():
+            text, i = b"cmd=status\n", 0
+            while not stop.wait(0.5):
+                for s in held:
+                    try:
+                        s.send(text[i % len(text):i % len(text) + 1])
+                    except OSError:
+                        pass
+                i += 1
+        threading.Thread(target=drip, daemon=True).start()
+        sys.stdin.read()
+        stop.set()
+    else:
+        sys.stdin.read()
+
+
 if __name__ == "__main__":
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    {"junk": junk, "idle": idle, "resumes": resumes}[sys.argv[1]](*sys.argv[2:])
+    {"junk": junk, "idle": idle, "resumes": resumes, "local": local}[sys.argv[1]](*sys.argv[2:])

@@ -43,7 +43,7 @@ until_shows() {
     [ "$got" = "$3" ] && return 0
     sleep 0.05
   done
-  fail "terminal $1: $2 is '$got', not '$3'"
+  cat "$WORK/tun$1.log" >&2; fail "terminal $1: $2 is '$got', not '$3'"
 }
 peers_of() { show "$1" '" ".join(sorted(p["user"] + "@" + p["group"] for p in d["peers"]))'; }
 # drops T REASON: terminal T's count of packets dropped for REASON.
