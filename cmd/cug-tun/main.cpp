@@ -80,6 +80,8 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
             for (const char* f : {"user", "group", "address", "endpoint"})
                 if (m.has(fmt::format("peer.{}.{}", i, f)))
                     j.field(f, std::string(*m.get(fmt::format("peer.{}.{}", i, f))));
+            j.key("away");
+            j.value(m.has(fmt::format("peer.{}.away", i)));
             for (const char* f : {"rx_bytes", "tx_bytes", "rx_packets", "tx_packets"})
                 j.field(f, m.get_u64(fmt::format("peer.{}.{}", i, f)).value_or(0));
             for (const char* f : {"last_rx", "last_tx"}) {
@@ -128,12 +130,13 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
         auto u = [&](const char* f) {
             return m.get_u64(fmt::format("peer.{}.{}", i, f)).value_or(0);
         };
-        fmt::print("  peer {} ({}): {}{}\n", *m.get(fmt::format("peer.{}.user", i)),
+        fmt::print("  peer {} ({}): {}{}{}\n", *m.get(fmt::format("peer.{}.user", i)),
                    *m.get(fmt::format("peer.{}.group", i)),
                    *m.get(fmt::format("peer.{}.address", i)),
                    m.has(fmt::format("peer.{}.endpoint", i))
                        ? " at " + std::string(*m.get(fmt::format("peer.{}.endpoint", i)))
-                       : std::string(" (endpoint not yet known)"));
+                       : std::string(" (endpoint not yet known)"),
+                   m.has(fmt::format("peer.{}.away", i)) ? ", away (its terminal lost cugd)" : "");
         fmt::print(
             "    received {} bytes in {} packets (last {}), sent {} bytes in {} packets (last "
             "{})\n",

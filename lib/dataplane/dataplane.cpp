@@ -31,9 +31,10 @@ namespace cug::dataplane {
 
 const char* drop_name(Drop reason) {
     static constexpr const char* names[] = {
-        "malformed",    "unknown_index",     "auth_failed", "replay",          "key_expired",
-        "wrong_source", "wrong_destination", "not_ip",      "no_peer",         "not_our_source",
-        "no_endpoint",  "too_big",           "send_failed", "tun_write_failed"};
+        "malformed", "not_data",    "unknown_index",  "auth_failed",
+        "replay",    "key_expired", "wrong_source",   "wrong_destination",
+        "not_ip",    "no_peer",     "not_our_source", "no_endpoint",
+        "peer_away", "too_big",     "send_failed",    "tun_write_failed"};
     static_assert(std::size(names) == drop_reasons);
     return names[static_cast<unsigned>(reason)];
 }
@@ -53,7 +54,7 @@ struct Pair {
     std::string user, group;
     net::Address peer_address, our_address;
     std::uint32_t send_index = 0, recv_index = 0;
-    bool has_endpoint = false;
+    bool has_endpoint = false, away = false;
     sockaddr_in6 endpoint{};
     std::shared_ptr<DirectionKey> send;
     std::vector<std::shared_ptr<DirectionKey>> recv;  // current first; next or previous after
@@ -105,6 +106,9 @@ class Impl final : public DataPlane {
     std::uint16_t port() const override { return port_; }
     int control_fd() const override { return control_[0]; }
     void send_control(ByteView datagram, const net::Endpoint& to) override;
+    void count(Drop reason) override {
+        agent_drops_[static_cast<unsigned>(reason)].fetch_add(1, std::memory_order_relaxed);
+    }
 
   private:
     void run(unsigned id);
@@ -122,6 +126,7 @@ class Impl final : public DataPlane {
     std::uint16_t port_ = 0;
     std::atomic<bool> stopping_{false};
     std::shared_ptr<const Table> table_ = std::make_shared<Table>();
+    std::array<std::atomic<std::uint64_t>, drop_reasons> agent_drops_{};  // count()
     // Every key held, so that none starts from counter 0 twice (keys.hpp).
     std::shared_ptr<KeyLedger> ledger_ = KeyLedger::create();
     // The agent thread's own records.
@@ -211,6 +216,7 @@ Result<void> Impl::update(const View& view) {
         p.our_address = group->address;
         p.send_index = v.send_index;
         p.recv_index = v.recv_index;
+        p.away = v.away;
         if (v.endpoint) {
             sockaddr_storage ss{};
             net::to_sockaddr(*v.endpoint, &ss, true);
@@ -300,9 +306,11 @@ Stats Impl::stats() const {
     s.threads = static_cast<unsigned>(workers_.size());
     s.offload = config_.offload;
     s.port = port_;
-    for (const auto& w : workers_)
-        for (std::size_t i = 0; i < drop_reasons; ++i)
+    for (std::size_t i = 0; i < drop_reasons; ++i) {
+        s.drops[i] = agent_drops_[i].load(std::memory_order_relaxed);
+        for (const auto& w : workers_)
             s.drops[i] += w->drops[i].load(std::memory_order_relaxed);
+    }
     for (const auto& p : table()->pairs) {
         PeerStats ps;
         ps.user = p.user;
@@ -407,6 +415,10 @@ void Impl::from_tun(unsigned id, Worker& w, const Table& table) {
         const Pair& p = table.pairs[found->second];
         if (!(inner->source == p.our_address)) {  // never from one group into another
             w.drop(Drop::not_our_source, segments);
+            continue;
+        }
+        if (p.away) {
+            w.drop(Drop::peer_away, segments);
             continue;
         }
         if (!p.has_endpoint) {
@@ -521,7 +533,6 @@ void Impl::from_udp(unsigned id, Worker& w, const Table& table) {
     const int n = ::recvmmsg(w.udp, s.msgs.data(), RxSlots::messages, MSG_DONTWAIT, nullptr);
     if (n <= 0) return;
     const std::int64_t now = unix_now();
-    const std::size_t largest = header_size + config_.mtu + tag_size;
     auto write_tun = [&](ByteView packet) {
         if (::write(w.tun, packet.data(), packet.size()) < 0) w.drop(Drop::tun_write_failed);
     };
@@ -530,6 +541,10 @@ void Impl::from_udp(unsigned id, Worker& w, const Table& table) {
         const std::size_t total = s.msgs[i].msg_len;
         if (s.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
             w.drop(Drop::too_big);
+            continue;
+        }
+        if (total == 0) {  // an empty datagram: the loop below would not see it
+            w.drop(Drop::malformed);
             continue;
         }
         // The size of the datagrams the kernel joined (UDP GRO), if it did.
@@ -541,20 +556,22 @@ void Impl::from_udp(unsigned id, Worker& w, const Table& table) {
                 std::memcpy(&size, CMSG_DATA(c), sizeof size);
                 if (size > 0) step = static_cast<std::size_t>(size);
             }
+        // The MTU is the sender's setting: what the network delivers (up to
+        // the 64 KiB a read holds) is taken, whatever our own MTU.
         for (std::size_t offset = 0; offset < total; offset += step) {
             std::uint8_t* buf = base + offset;
             const std::size_t len = std::min(step, total - offset);
-            if (len > largest) {
-                w.drop(Drop::too_big);
-                continue;
-            }
             const ByteView datagram(buf, len);
-            auto header = parse_header(datagram);
-            if (!header) {
-                if (len > 0 && buf[0] != type_data) {  // the control part's (hello replies)
-                    (void)::send(control_[1], buf, std::min<std::size_t>(len, 512), MSG_DONTWAIT);
+            if (buf[0] != type_data) {
+                if (!is_control_reply(datagram)) {
+                    w.drop(Drop::not_data);
                     continue;
                 }
+                if (::send(control_[1], buf, len, MSG_DONTWAIT) < 0) w.drop(Drop::not_data);
+                continue;
+            }
+            auto header = parse_header(datagram);
+            if (!header) {
                 w.drop(Drop::malformed);
                 continue;
             }

@@ -50,6 +50,9 @@ struct PeerView {
     std::string user, group;
     net::Address address;
     std::optional<net::Endpoint> endpoint;
+    // cugd says the peer's terminal lost its channel (its session can still
+    // resume): packets to it are dropped here, counted, not sent into the void.
+    bool away = false;
     std::uint32_t send_index = 0, recv_index = 0;
     std::int64_t not_after = 0;
     KeyView current;
@@ -62,7 +65,8 @@ struct View {
 
 // Why packets were dropped; every drop counts under exactly one reason.
 enum class Drop : unsigned {
-    malformed,          // too short, wrong type, truncated
+    malformed,          // too short (an empty datagram too), truncated, nonzero padding
+    not_data,           // neither a data packet nor an answer to our UDP hello
     unknown_index,      // no pair has this receiver index (before any crypto)
     auth_failed,        // the tag did not verify
     replay,             // counter seen before or behind the window
@@ -73,7 +77,8 @@ enum class Drop : unsigned {
     no_peer,            // from the TUN: no logged-in member has that address
     not_our_source,     // from the TUN: source is not our address in that group
     no_endpoint,        // the peer's UDP endpoint is not known yet
-    too_big,            // larger than the MTU
+    peer_away,          // from the TUN: the peer's terminal is away (cugd said so)
+    too_big,            // from the TUN: larger than the MTU (the network: over 64 KiB)
     send_failed,        // sendmmsg refused it
     tun_write_failed,   // the TUN refused it
     count_
@@ -114,10 +119,12 @@ class DataPlane {
     virtual Stats stats() const = 0;
 
     virtual std::uint16_t port() const = 0;
-    // Datagrams on the data plane's port that are not data packets (cugd's
-    // answers to the UDP hello) arrive here, one per read.
+    // Datagrams on the data plane's port of the shape of cugd's answers to
+    // the UDP hello (control_reply_size bytes, "cugh") arrive here, one per
+    // read; the agent counts those it refuses with count().
     virtual int control_fd() const = 0;
     virtual void send_control(ByteView datagram, const net::Endpoint& to) = 0;
+    virtual void count(Drop reason) = 0;
 };
 
 }  // namespace cug::dataplane

@@ -36,6 +36,11 @@ std::optional<Header> parse_header(ByteView d) {
     return Header{d[1], load32(d.data() + 4), load64(d.data() + 8)};
 }
 
+bool is_control_reply(ByteView d) {
+    return d.size() == control_reply_size && d[0] == 'c' && d[1] == 'u' && d[2] == 'g' &&
+           d[3] == 'h';
+}
+
 std::array<std::uint8_t, 12> nonce_for(std::uint64_t counter) {
     std::array<std::uint8_t, 12> n{};
     store64(n.data() + 4, counter);

@@ -6,8 +6,9 @@
 //   and the nonce 0^4 || u64be(counter).
 // The key hint is the low byte of the group epoch's key id, so a receiver
 // holding two keys for a pair (during a rotation) knows which to try first.
-// Anything whose first byte is not 0x01 belongs to the control part (the UDP
-// hello's replies start with "cugh").
+// Of the rest, only what has the shape of cugd's answer to the UDP hello
+// (control_reply_size bytes starting "cugh", protocol/session.hpp) goes to
+// the control part; anything else is dropped and counted.
 #pragma once
 
 #include "core/bytes.hpp"
@@ -20,6 +21,8 @@
 namespace cug::dataplane {
 
 inline constexpr std::uint8_t type_data = 0x01;
+inline constexpr std::size_t control_reply_size = 78;
+bool is_control_reply(ByteView datagram);
 inline constexpr std::size_t header_size = 16;
 inline constexpr std::size_t tag_size = 16;
 inline constexpr std::size_t overhead = header_size + tag_size;

@@ -103,6 +103,13 @@ wire::Message encode_endpoint(std::string_view user, const net::Endpoint& endpoi
     return m;
 }
 
+wire::Message encode_peer_presence(std::string_view user, bool away) {
+    wire::Message m;
+    (void)m.add("type", away ? "peer-away" : "peer-back");
+    (void)m.add("user", user);
+    return m;
+}
+
 wire::Message encode_rekey(std::string_view group, std::uint64_t key_id,
                            const std::vector<BundlePeer>& peers) {
     wire::Message m;
@@ -177,6 +184,10 @@ Result<Push> decode_push(const wire::Message& m, const std::vector<BundleGroup>&
         CUG_CHECK(m.allow_only({"type", "user", "group"}));
         p.user = CUG_TRY(user());
         if (m.has("group")) p.group = CUG_TRY(group());
+    } else if (type == "peer-away" || type == "peer-back") {
+        p.kind = type == "peer-away" ? Push::Kind::peer_away : Push::Kind::peer_back;
+        CUG_CHECK(m.allow_only({"type", "user"}));
+        p.user = CUG_TRY(user());
     } else if (type == "group-down") {
         p.kind = Push::Kind::group_down;
         CUG_CHECK(m.allow_only({"type", "group"}));

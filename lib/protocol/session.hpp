@@ -34,13 +34,15 @@ struct Push {
         peer_down,   // forget this user's keys (in one group, or in all)
         group_down,  // the session lost this group (membership removed)
         endpoint,    // a peer's UDP endpoint changed
+        peer_away,   // a peer's terminal lost its channel; its session may resume
+        peer_back,   // ... and resumed
         rekey,       // a group's new epoch: install these pair keys for receiving
         activate,    // ... and now send with them (the old ones go)
     };
     Kind kind = Kind::sync;
     Bundle sync;                    // sync
     std::vector<BundlePeer> peers;  // peer_up
-    std::string user;               // peer_down, endpoint
+    std::string user;               // peer_down, endpoint, peer_away, peer_back
     std::string group;              // peer_down (empty: every group), group_down
     std::optional<net::Endpoint> endpoint;
     std::uint64_t key_id = 0;  // rekey, activate
@@ -51,6 +53,8 @@ wire::Message encode_peer_up(const std::vector<BundlePeer>& peers);
 wire::Message encode_peer_down(std::string_view user, std::string_view group);
 wire::Message encode_group_down(std::string_view group);
 wire::Message encode_endpoint(std::string_view user, const net::Endpoint& endpoint);
+// type=peer-away or type=peer-back, user=
+wire::Message encode_peer_presence(std::string_view user, bool away);
 // Two-phase rotation of one group's epoch (docs/CONTROL-PLANE.md, "Rotation"):
 // the terminal installs the new pair keys, answers type=rekeyed group= key_id=
 // on the channel, and switches to them on the activate push.

@@ -272,6 +272,7 @@ void DaemonImpl::apply(Channel& c, LoginStep step) {
         // now and learn the new terminal when that acknowledges.
         announce_down(step.replaced->user, Known(*step.replaced), {});
         known_.erase(step.replaced->user);
+        away_.erase(step.replaced->user);
         hello_counters_.erase(step.replaced->id);
         close_user_channels(step.replaced->user, "replaced", c.tls.fd());
     }
@@ -310,8 +311,10 @@ void DaemonImpl::close_channel(int fd) {
     if (found == channels_.end()) return;
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     if (found->second->startup) release_startup(found->second->peer.address);
-    if (auto live = live_.find(found->second->user); live != live_.end() && live->second == fd)
+    if (auto live = live_.find(found->second->user); live != live_.end() && live->second == fd) {
         live_.erase(live);
+        went_away_.push_back(found->second->user);  // not a logout, nor an end: those clear user
+    }
     channels_.erase(found);  // the TlsStream sends close_notify and closes the socket
 }
 
@@ -402,6 +405,7 @@ Result<void> DaemonImpl::run() {
                 on_channel(fd, events[i].events);
             }
         }
+        note_departures();
         if (unix_now() != last_tick_) tick();
     }
     write_noise();

@@ -138,6 +138,14 @@ class DaemonImpl final : public Daemon {
     void announce_up(const std::string& user, const std::vector<std::string>& groups);
     void announce_down(const std::string& user, const Known& session,
                        const std::vector<std::string>& groups);
+    // Peers away: a session's channel that closed without an end is noted
+    // (close_channel), and after the loop's events its peers are told; a
+    // resume tells them it is back, and a terminal that gets a sync learns
+    // which of its peers are away.
+    void note_departures();
+    void tell_presence(const std::string& user, bool away);
+    void push_away_peers(const std::string& user);
+    bool share_a_group(const std::string& a, const std::string& b) const;
     void end_session(const std::string& user, std::string_view action, std::string_view detail,
                      std::string_view tell);
     void on_presence(Channel& c, const wire::Message& m);
@@ -184,6 +192,11 @@ class DaemonImpl final : public Daemon {
     // The registered sessions as cugd last saw them: what a session that
     // cug-admin removed from the store was (to tell its peers).
     std::map<std::string, Known> known_;
+    // Sessions whose channel closed while this cugd ran and that have not
+    // resumed (their peers were told), and channels closed since the last
+    // note_departures().
+    std::set<std::string> away_;
+    std::vector<std::string> went_away_;
     // The last UDP hello counter taken for each session id.
     std::map<Bytes, std::uint64_t> hello_counters_;
 

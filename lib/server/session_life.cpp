@@ -39,6 +39,8 @@ void DaemonImpl::on_session_message(Channel& c, const wire::Message& m) {
         known_.insert_or_assign(c.user, Known(*session));
         c.out += one("resumed", {{"expires", std::to_string(session->expires)}});
         send_sync(c, *session);
+        push_away_peers(c.user);
+        if (away_.erase(c.user)) tell_presence(c.user, false);
         return;
     }
     if (c.user.empty()) {
@@ -142,6 +144,40 @@ void DaemonImpl::check_presence(std::int64_t now) {
         end_session(user, "session.absent", "no answer to the presence challenge", "absent");
 }
 
+void DaemonImpl::note_departures() {
+    if (went_away_.empty()) return;
+    const auto gone = std::move(went_away_);
+    went_away_.clear();
+    for (const auto& user : gone)
+        if (!live_channel(user) && known_.count(user) && away_.insert(user).second)
+            tell_presence(user, true);
+}
+
+bool DaemonImpl::share_a_group(const std::string& a, const std::string& b) const {
+    auto ka = known_.find(a), kb = known_.find(b);
+    if (ka == known_.end() || kb == known_.end()) return false;
+    for (const auto& [group, index] : ka->second.indices)
+        for (const auto& [other, other_index] : kb->second.indices)
+            if (group == other) return true;
+    return false;
+}
+
+// Every connected member of a group the user's session is in.
+void DaemonImpl::tell_presence(const std::string& user, bool away) {
+    std::vector<std::string> told;
+    for (const auto& [member, fd] : live_)
+        if (member != user && share_a_group(user, member)) told.push_back(member);
+    for (const auto& member : told)
+        push(member, protocol::encode_peer_presence(user, away));
+}
+
+// After a sync (which says nothing of presence): the user's peers that are away.
+void DaemonImpl::push_away_peers(const std::string& user) {
+    for (const auto& other : away_)
+        if (other != user && share_a_group(user, other))
+            push(user, protocol::encode_peer_presence(other, true));
+}
+
 Channel* DaemonImpl::live_channel(const std::string& user) {
     auto fd = live_.find(user);
     if (fd == live_.end()) return nullptr;
@@ -170,6 +206,7 @@ void DaemonImpl::end_session(const std::string& user, std::string_view action,
     }
     heard_.erase(user);
     known_.erase(user);
+    away_.erase(user);
     if (!tell.empty()) close_user_channels(user, tell, -1);
     // A rotation does not wait for a session that is gone.
     std::vector<std::string> complete;
@@ -271,6 +308,7 @@ void DaemonImpl::reconcile() {
             auto bundle =
                 store_.read([&](store::ReadTxn& t) { return build_bundle(t, **now_session); });
             if (bundle) push(s.user, protocol::encode_sync(*bundle));
+            push_away_peers(s.user);
             announce_up(s.user, change->joined);
         }
     }

@@ -3,6 +3,7 @@
 #include "card/card.hpp"
 #include "cli/program.hpp"
 #include "core/time.hpp"
+#include "dataplane/packet.hpp"
 #include "net/local.hpp"
 #include "protocol/session.hpp"
 #include "terminal/held_session.hpp"
@@ -333,6 +334,7 @@ wire::Message AgentImpl::show() const {
             (void)m.add(fmt::format("peer.{}.address", i), p.address.to_string());
             if (p.endpoint)
                 (void)m.add(fmt::format("peer.{}.endpoint", i), p.endpoint->to_string());
+            if (held_->away.count(p.user)) (void)m.add(fmt::format("peer.{}.away", i), "yes");
             for (const auto& ps : stats.peers) {
                 if (ps.user != p.user || ps.group != p.group) continue;
                 (void)m.add_u64(fmt::format("peer.{}.rx_bytes", i), ps.rx_bytes);
@@ -600,16 +602,23 @@ void AgentImpl::send_hello(std::int64_t now) {
     held_->next_hello = now + (held_->hello_answered ? config_.keepalive.count() : 2);
 }
 
+static_assert(protocol::udp_reply_size == dataplane::control_reply_size,
+              "the data plane hands the agent exactly the hello's replies");
+
 void AgentImpl::udp_readable() {
     for (;;) {
         std::uint8_t buf[2048];
         const ssize_t n = ::recv(dataplane_->control_fd(), buf, sizeof buf, 0);
         if (n < 0) return;
-        if (!held_) continue;
-        auto observed = protocol::open_udp_reply(held_->udp_key.view(), held_->bundle.session,
-                                                 held_->hello_counter,
-                                                 ByteView(buf, static_cast<std::size_t>(n)));
-        if (!observed) continue;  // the data plane's packets will go elsewhere
+        auto observed = held_
+                            ? protocol::open_udp_reply(held_->udp_key.view(), held_->bundle.session,
+                                                       held_->hello_counter,
+                                                       ByteView(buf, static_cast<std::size_t>(n)))
+                            : Result<net::Endpoint>(make_error(Errc::protocol, "no session"));
+        if (!observed) {  // forged, stale, or another session's: counted, not taken
+            dataplane_->count(dataplane::Drop::not_data);
+            continue;
+        }
         held_->hello_answered = true;
         held_->next_hello = unix_now() + config_.keepalive.count();
         held_->observed = *observed;

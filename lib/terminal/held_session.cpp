@@ -57,6 +57,7 @@ Result<PushOutcome> apply_push(HeldSession& held, const wire::Message& outer) {
                 return make_error(Errc::protocol, "cugd sent another session's picture");
             b = std::move(push.sync);
             held.pending.clear();  // the picture holds the current epochs
+            held.away.clear();     // cugd follows a sync with the peers that are away
             break;
         case Kind::peer_up:
             for (auto& peer : push.peers) {
@@ -76,6 +77,17 @@ Result<PushOutcome> apply_push(HeldSession& held, const wire::Message& outer) {
             std::erase_if(b.peers, [&](const auto& p) {
                 return p.user == push.user && (push.group.empty() || p.group == push.group);
             });
+            if (push.group.empty()) held.away.erase(push.user);
+            break;
+        case Kind::peer_away:
+            // Only of a peer this session has (one it has not heard of yet
+            // comes up with peer-up, when it is back).
+            if (std::any_of(b.peers.begin(), b.peers.end(),
+                            [&](const auto& p) { return p.user == push.user; }))
+                held.away.insert(push.user);
+            break;
+        case Kind::peer_back:
+            held.away.erase(push.user);
             break;
         case Kind::group_down:
             held.pending.erase(push.group);
@@ -139,6 +151,7 @@ dataplane::View dataplane_view(const HeldSession& held) {
         pv.group = p.group;
         pv.address = p.address;
         pv.endpoint = p.endpoint;
+        pv.away = held.away.count(p.user) > 0;
         pv.send_index = p.send_index;
         pv.recv_index = p.recv_index;
         pv.not_after = p.not_after;

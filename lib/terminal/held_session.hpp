@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ struct HeldSession {
     bool hello_answered = false;
     std::int64_t next_hello = 0;
     std::optional<net::Endpoint> observed;
+    // Peers whose terminals cugd said are away (channel lost, session still
+    // resumable), until it says they are back or they go.
+    std::set<std::string> away;
     // New epochs installed (for receiving) but not yet active, by group.
     std::map<std::string, std::pair<std::uint64_t, std::vector<protocol::BundlePeer>>> pending;
 };

@@ -94,6 +94,16 @@ TEST_CASE("pushes decode strictly against the session's groups") {
         decode_push(encode_endpoint("USER-B", *net::Endpoint::parse("[fd00::2]:4000")), groups());
     REQUIRE(moved.ok());
     CHECK(moved->endpoint->to_string() == "[fd00::2]:4000");
+    auto away = decode_push(encode_peer_presence("USER-B", true), groups());
+    REQUIRE(away.ok());
+    CHECK((away->kind == Push::Kind::peer_away && away->user == "USER-B"));
+    auto back = decode_push(encode_peer_presence("USER-B", false), groups());
+    REQUIRE(back.ok());
+    CHECK((back->kind == Push::Kind::peer_back && back->user == "USER-B"));
+    wire::Message away_group = encode_peer_presence("USER-B", true);
+    (void)away_group.add("group", "VPN1");  // away is of the session, in every group
+    CHECK(!decode_push(away_group, groups()).ok());
+    CHECK(!decode_push(encode_peer_presence("no spaces allowed", true), groups()).ok());
 
     std::vector<BundlePeer> rekeyed;
     rekeyed.push_back(peer("USER-B", "10.0.0.2"));

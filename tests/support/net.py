@@ -14,6 +14,12 @@
                              address DST) that starts with 0x01 (a data packet)
   udp ADDR PORT HEX          send one datagram
   udp-file ADDR PORT FILE    send one datagram per line of FILE (hex)
+  junk ADDR PORT N SEED      send N datagrams that are not data packets of any
+                             pair: empty ones, ones of another type, ones of
+                             the data type too short or with unknown indices,
+                             and ones of the hello reply's shape that are not
+                             cugd's; print how each should count, as
+                             "malformed=M not_data=D unknown_index=U"
 """
 import hashlib
 import os
@@ -121,6 +127,32 @@ def udp_file(addr, port, path):
             s.sendto(bytes.fromhex(line.strip()), (addr, int(port)))
 
 
+def junk(addr, port, n, seed):
+    import random
+    rng = random.Random(int(seed))
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+    counts = {"malformed": 0, "not_data": 0, "unknown_index": 0}
+    for _ in range(int(n)):
+        kind = rng.randrange(6)
+        if kind == 0:    # empty
+            d, why = b"", "malformed"
+        elif kind == 1:  # another type, any length
+            d = bytes([rng.choice([t for t in range(256) if t != 1])]) + rng.randbytes(rng.randrange(0, 1400))
+            why = "not_data"
+        elif kind == 2:  # the data type, shorter than a header and a tag
+            d, why = b"\x01" + rng.randbytes(rng.randrange(0, 31)), "malformed"
+        elif kind == 3:  # the data type, padding not zero
+            d, why = b"\x01\x00\x07\x00" + rng.randbytes(rng.randrange(28, 1400)), "malformed"
+        elif kind == 4:  # a data packet's shape for an index no pair has
+            d = b"\x01\x00\x00\x00" + rng.randbytes(rng.randrange(28, 1400))
+            why = "unknown_index"
+        else:            # the hello reply's shape, not from cugd
+            d, why = b"cugh" + rng.randbytes(74), "not_data"
+        s.sendto(d, (addr, int(port)))
+        counts[why] += 1
+    print(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
 if __name__ == "__main__":
     {"serve": serve, "send": send, "probe": probe, "datagrams": datagrams, "udp": udp,
-     "udp-file": udp_file}[sys.argv[1]](*sys.argv[2:])
+     "udp-file": udp_file, "junk": junk}[sys.argv[1]](*sys.argv[2:])
