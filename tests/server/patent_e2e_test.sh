@@ -105,7 +105,11 @@ srv=$!; cleanup_pids+=("$srv")
 for _ in $(seq 100); do [ -e "$WORK/served.ready" ] && break; sleep 0.02; done
 in_term 1 $NET send "$B" 5001 100000 "" "$SECRET" >/dev/null || fail "sending the known payload"
 wait "$srv" || true
-sleep 0.3
+# Until tcpdump has written what crossed (a bound, not a measure).
+for _ in $(seq 100); do
+  [ "$($NET datagrams "$WORK/underlay.pcap" 51820 | wc -l)" -gt 10 ] && break
+  sleep 0.1
+done
 kill "$dump"; wait "$dump" 2>/dev/null || true
 packets=$($NET datagrams "$WORK/underlay.pcap" 51820 | wc -l)
 [ "$packets" -gt 10 ] || fail "the capture holds $packets data packets"
@@ -170,7 +174,11 @@ srv=$!; cleanup_pids+=("$srv")
 for _ in $(seq 100); do [ -e "$WORK/served.ready" ] && break; sleep 0.02; done
 ip netns exec "$(term_ns 3)" $NET send "$B" 5001 12000000 4 > "$WORK/sent" &
 sender=$!; cleanup_pids+=("$sender")
-sleep 1
+# The rotation lands in the middle of the transfer: once a megabyte is across.
+for _ in $(seq 300); do
+  [ "$(show 2 'sum(p["rx_bytes"] for p in d["peers"]) > 1000000')" = True ] && break
+  sleep 0.05
+done
 contains "$(control 'cmd=rotate\ngroup=VPN1')" "errno=0"
 wait "$sender" || fail "the transfer during the rotation failed"
 wait "$srv" || true
@@ -200,7 +208,11 @@ pass "cugd killed: A and B kept talking; cugd back: every channel resumed"
 # --- revocation: B removed from VPN1 while A and B exchange traffic ---------
 ip netns exec "$(term_ns 3)" ping -i 0.05 -W 1 "$B" >/dev/null 2>&1 &
 flood=$!; cleanup_pids+=("$flood")
-sleep 0.3
+flood_start=$(show 3 'sum(p["tx_packets"] for p in d["peers"])')
+for _ in $(seq 200); do
+  [ "$(show 3 'sum(p["tx_packets"] for p in d["peers"])')" -ge $((flood_start + 3)) ] && break
+  sleep 0.05
+done
 # A packet B sent A earlier carries B's receiver index; A at terminal 3 knows
 # that index until B is revoked (and drops the old packet for its counter or
 # its key), then no longer.
@@ -222,7 +234,7 @@ in_term 2 $NET udp fd00:0:2::13 51820 "$from_b"
 for _ in $(seq 40); do [ "$(drops 3 unknown_index)" -gt "$before" ] && break; sleep 0.05; done
 [ "$(drops 3 unknown_index)" -gt "$before" ] || fail "B's index still known at A after the revocation"
 before=$(drops 3 no_peer)
-sleep 0.3
+for _ in $(seq 200); do [ "$(drops 3 no_peer)" -gt "$before" ] && break; sleep 0.05; done
 [ "$(drops 3 no_peer)" -gt "$before" ] || fail "A's packets to B were not refused at A"
 kill "$flood" 2>/dev/null || true
 pings 2 "$A" 1 && fail "B reached A after its revocation"

@@ -35,10 +35,11 @@ login() {
 
 # show T EXPR: a Python expression over terminal T's `cug-tun show --json` (as d).
 show() { "$TUN" --socket-dir "$WORK/t$1" show --json | json_get "$2"; }
-# until_shows T EXPR WANT: waits up to 3 s for show T EXPR to print WANT.
+# until_shows T EXPR WANT: waits until show T EXPR prints WANT (up to 30 s: a
+# bound for a busy machine, not a measure).
 until_shows() {
   local got=""
-  for _ in $(seq 60); do
+  for _ in $(seq 600); do
     got=$(show "$1" "$2")
     [ "$got" = "$3" ] && return 0
     sleep 0.05
