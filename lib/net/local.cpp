@@ -230,6 +230,23 @@ void LocalServer::close_client(int fd) {
     clients_.erase(found);
 }
 
+// At the cap, the connection that has waited longest without sending a whole
+// request makes room: idle clients cannot lock out a real one, and a request
+// that arrived is never dropped for a newcomer (only when every connection has
+// one is the newcomer refused).
+bool LocalServer::evict_oldest_reading() {
+    Client* oldest = nullptr;
+    for (const auto& [fd, c] : clients_)
+        if (c->state == Client::State::reading && (!oldest || c->id < oldest->id)) oldest = c.get();
+    if (!oldest) return false;
+    static constexpr char room[] =
+        "errno=1\nmessage=closed to make room: no complete request yet\n\n";
+    (void)!::send(oldest->fd, room, sizeof room - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ++evicted_;
+    close_client(oldest->fd);
+    return true;
+}
+
 void LocalServer::accept_clients() {
     for (;;) {
         const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -240,7 +257,7 @@ void LocalServer::accept_clients() {
             ::close(fd);  // only root and our own user
             continue;
         }
-        if (clients_.size() >= options_.max_clients) {
+        if (clients_.size() >= options_.max_clients && !evict_oldest_reading()) {
             static constexpr char busy[] = "errno=1\nmessage=too many connections at once\n\n";
             (void)!::send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
             ::close(fd);

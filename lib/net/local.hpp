@@ -40,12 +40,12 @@ Result<wire::Message> ask_local(const std::filesystem::path& path, const wire::M
                                 std::chrono::milliseconds timeout, const wire::Limits& limits);
 
 // A local socket served without ever blocking: every connection has its own
-// buffers and deadlines, and at most `max_clients` are open at once (more are
-// told so and closed). A request is handed out only once it is complete and
-// well-formed; its answer may come later (reply()), and is written as the
-// client reads it. Errors the server can answer itself (a malformed or
-// oversized request, a request not complete in time) get one
-// "errno=1 message=..." answer.
+// buffers and deadlines, and at most `max_clients` are open at once: at the
+// cap a newcomer closes the oldest connection that has not sent a whole
+// request yet, or is told "too many connections" when all have. A request is handed out only once
+// it is complete and well-formed; its answer may come later (reply()), and is written as the client
+// reads it. Errors the server can answer itself (a malformed or oversized request, a request not
+// complete in time) get one "errno=1 message=..." answer.
 class LocalServer {
   public:
     struct Options {
@@ -75,6 +75,8 @@ class LocalServer {
     // connection closes once it is written.
     void reply(std::uint64_t id, std::string text);
     std::size_t clients() const { return clients_.size(); }
+    // Connections closed to make room for newer ones, since the start.
+    std::uint64_t evicted() const { return evicted_; }
     // Requests handed out and not answered yet.
     std::size_t waiting() const;
 
@@ -82,6 +84,7 @@ class LocalServer {
     struct Client;
     LocalServer(std::filesystem::path path, int listen_fd, int epoll_fd, Options options);
     void accept_clients();
+    bool evict_oldest_reading();
     void read_from(Client& c, std::vector<Request>& out);
     void write_to(Client& c);
     void answer_and_close(Client& c, std::string text);
@@ -90,7 +93,7 @@ class LocalServer {
     std::filesystem::path path_;
     int listen_fd_ = -1, epoll_fd_ = -1;
     Options options_;
-    std::uint64_t next_id_ = 1;
+    std::uint64_t next_id_ = 1, evicted_ = 0;
     std::map<int, std::unique_ptr<Client>> clients_;
 };
 

@@ -35,10 +35,12 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # pause_us MICROSECONDS: a sleep without a fork (a forked `sleep` takes about
 # as long as a release build's write, and one in a process substitution would
 # outlive the test holding ctest's output open): a read with a timeout on a
-# FIFO nobody writes.
+# FIFO nobody writes, opened for the read only (a descriptor kept open would
+# be inherited by every program the test runs).
 mkfifo "$WORK/.never"
-exec 9<>"$WORK/.never"
-pause_us() { read -r -t "$(printf '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)))" -u 9 || true; }
+pause_us() {
+  read -r -t "$(printf '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)))" <> "$WORK/.never" || true
+}
 pass() { echo "ok: $*"; }
 
 admin() { "$ADMIN_BIN" --store "$STORE" "$@"; }

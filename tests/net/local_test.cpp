@@ -78,26 +78,45 @@ TEST_CASE("requests are handed out whole; an idle client holds up nobody") {
     CHECK(got[0].message.get("cmd").value_or("") == "status");
     CHECK(got[0].peer.uid == geteuid());
     CHECK(s.waiting() == 1);
-    // A fourth while three are open: told, and closed.
+    // A fourth at the cap: the connection that waited longest without a
+    // request (the idle one) makes room for it.
     const int fourth = raw_connect(dir / "s.sock");
-    std::vector<net::LocalServer::Request> none;
-    serve_until(s, none, [&] { return s.clients() == 3; });
-    CHECK(read_all(fourth).find("too many connections") != std::string::npos);
-    ::close(fourth);
-    // The answer may come later; it is written and the connection closed.
-    s.reply(got[0].id, "answer=42\n\n");
-    CHECK(read_all(quick) == "answer=42\n\n");
-    ::close(quick);
-    // The dripping one completes its request.
-    send_text(dripping, "atus\n\n");
+    send_text(fourth, "cmd=show\n\n");
     REQUIRE(serve_until(s, got, [&] { return got.size() == 2; }));
-    s.reply(got[1].id, "errno=0\n\n");
-    CHECK(read_all(dripping) == "errno=0\n\n");
-    ::close(dripping);
-    // The idle one is told when its time is up.
-    CHECK(serve_until(s, none, [&] { return s.clients() == 0; }));
-    CHECK(read_all(idle).find("not complete in time") != std::string::npos);
+    CHECK(got[1].message.get("cmd").value_or("") == "show");
+    CHECK(s.evicted() == 1);
+    CHECK(read_all(idle).find("make room") != std::string::npos);
     ::close(idle);
+    // The dripping one completes its request: now all three have one, and a
+    // fifth is told there is no room, and closed.
+    send_text(dripping, "atus\n\n");
+    REQUIRE(serve_until(s, got, [&] { return got.size() == 3; }));
+    CHECK(s.waiting() == 3);
+    const int fifth = raw_connect(dir / "s.sock");
+    std::vector<net::LocalServer::Request> none;
+    REQUIRE(serve_until(s, none, [&] {
+        pollfd p{fifth, POLLIN, 0};
+        return ::poll(&p, 1, 0) == 1;
+    }));
+    CHECK(read_all(fifth).find("too many connections") != std::string::npos);
+    CHECK(s.clients() == 3);
+    ::close(fifth);
+    // Answers may come later, in any order; each is written and its
+    // connection closed.
+    s.reply(got[2].id, "errno=0\n\n");
+    s.reply(got[0].id, "answer=42\n\n");
+    s.reply(got[1].id, "answer=show\n\n");
+    CHECK(read_all(dripping) == "errno=0\n\n");
+    CHECK(read_all(quick) == "answer=42\n\n");
+    CHECK(read_all(fourth) == "answer=show\n\n");
+    for (int fd : {dripping, quick, fourth})
+        ::close(fd);
+    // An idle one is told when its time is up.
+    const int late = raw_connect(dir / "s.sock");
+    CHECK(serve_until(s, none, [&] { return s.clients() == 1; }));
+    CHECK(serve_until(s, none, [&] { return s.clients() == 0; }));
+    CHECK(read_all(late).find("not complete in time") != std::string::npos);
+    ::close(late);
 }
 
 TEST_CASE(
