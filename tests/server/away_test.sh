@@ -15,15 +15,7 @@ SERVER_AT=("" "192.0.2.1:7443" "192.0.2.1:7443" "192.0.2.1:7443")
 new_store
 pcsc_start 3
 expect 0 admin group add VPN1 --prefix 198.51.100.0/24
-n=0
-for u in A B C; do
-  expect 0 with_password "passwd$n-$u" admin user add "USER-$u" --password-fd 3
-  card_init "$u"
-  card_insert "$u" "$n"
-  expect 0 admin card enroll "USER-$u" --reader "$(reader_name $n)" --new-pin-fd 3 3< <(echo "24680$n")
-  expect 0 admin member add VPN1 "USER-$u"
-  n=$((n + 1))
-done
+patent_users --in VPN1 A B C
 cugd_start
 tun_start 1; tun_start 2
 expect 0 login 1 0 246800 passwd0-A

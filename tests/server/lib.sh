@@ -61,16 +61,21 @@ print(data.decode(), end="")
 PY
 }
 
-# patent_users: USER-A..D with passwords passwd0-A..passwd3-D, each with a
-# virtual card enrolled in readers 0..3 with PINs 246800..246803 (needs
-# tests/support/pcsc.sh and pcsc_start).
+# patent_users [LETTER...]: USER-A..D (or the letters named), USER-X with
+# password passwd<n>-X and a virtual card enrolled in reader n with PIN
+# 24680<n>, n being the letter's place (A 0, B 1, ...); with --in GROUP
+# first, each is made a member of GROUP too (needs tests/support/pcsc.sh and
+# pcsc_start with enough readers).
 patent_users() {
-  local n=0 u
-  for u in A B C D; do
+  local group="" n u
+  if [ "${1:-}" = --in ]; then group=$2; shift 2; fi
+  [ $# -gt 0 ] || set -- A B C D
+  for u in "$@"; do
+    n=$(( $(printf '%d' "'$u") - 65 ))
     expect 0 with_password "passwd$n-$u" admin user add "USER-$u" --password-fd 3
     card_init "$u"
     card_insert "$u" "$n"
     expect 0 admin card enroll "USER-$u" --reader "$(reader_name $n)" --new-pin-fd 3 3< <(echo "24680$n")
-    n=$((n + 1))
+    [ -z "$group" ] || expect 0 admin member add "$group" "USER-$u"
   done
 }

@@ -14,11 +14,7 @@ SERVER_AT=("" "192.0.2.1:7443")
 new_store
 pcsc_start 2
 expect 0 admin group add VPN1 --prefix 198.51.100.0/24
-expect 0 with_password "passwd0-A" admin user add USER-A --password-fd 3
-card_init A
-card_insert A 0
-expect 0 admin card enroll USER-A --reader "$(reader_name 0)" --new-pin-fd 3 3< <(echo 246800)
-expect 0 admin member add VPN1 USER-A
+patent_users --in VPN1 A
 cugd_start
 tun_start 1
 AGENT="$WORK/t1/cug0.sock"
