@@ -2,6 +2,7 @@
 #include "cli/parse.hpp"
 #include "cli/program.hpp"
 #include "commands.hpp"
+#include "core/paths.hpp"
 #include "net/local.hpp"
 
 #include <cstdio>
@@ -48,7 +49,7 @@ int main(int argc, char** argv) {
     admin::Context ctx;
     ctx.store_dir = cli::default_store_dir();
     const char* socket_env = std::getenv("CUG_CUGD_SOCKET");
-    ctx.cugd_socket = socket_env && *socket_env ? socket_env : "/run/cug/cugd.sock";
+    ctx.cugd_socket = socket_env && *socket_env ? socket_env : std::string(paths::cugd_socket);
 
     CLI::App app{"cug-admin: enroll users, groups and cards on a cug server"};
     app.name("cug-admin");
@@ -58,8 +59,9 @@ int main(int argc, char** argv) {
                    "seconds to wait for another writer (default 10)")
         ->check(CLI::Range(0.0, 3600.0));
     app.add_option("--cugd-socket", ctx.cugd_socket,
-                   "cugd's control socket, told after a change ($CUG_CUGD_SOCKET, "
-                   "/run/cug/cugd.sock)");
+                   fmt::format("cugd's control socket, told after a change ($CUG_CUGD_SOCKET, "
+                               "{})",
+                               paths::cugd_socket));
     app.require_subcommand(1);
     admin::add_init_command(app, ctx);
     admin::add_user_commands(app, ctx);

@@ -2,6 +2,7 @@
 #include "cli/parse.hpp"
 #include "cli/program.hpp"
 #include "cli/secret_input.hpp"
+#include "core/paths.hpp"
 #include "core/time.hpp"
 #include "terminal/agent.hpp"
 #include "wire/json.hpp"
@@ -49,7 +50,7 @@ int status_for(const cug::Error& e) {
 int main(int argc, char** argv) {
     using namespace cug;
     cli::harden_process();
-    std::string interface = "cug0", server, socket_dir = "/run/cug";
+    std::string interface = "cug0", server, socket_dir(paths::run_dir);
     std::optional<std::string> reader;
     std::optional<int> pin_fd, password_fd;
     bool json = false;

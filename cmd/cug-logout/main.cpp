@@ -2,6 +2,7 @@
 #include "card/pcsc.hpp"
 #include "cli/parse.hpp"
 #include "cli/program.hpp"
+#include "core/paths.hpp"
 #include "terminal/agent.hpp"
 
 #include <CLI/CLI.hpp>
@@ -9,7 +10,7 @@
 int main(int argc, char** argv) {
     using namespace cug;
     cli::harden_process();
-    std::string interface = "cug0", socket_dir = "/run/cug", reason = "cug-logout";
+    std::string interface = "cug0", socket_dir(paths::run_dir), reason = "cug-logout";
     std::optional<std::string> reader;
     bool wait = false;
     CLI::App app{"cug-logout: take this terminal out of its groups"};

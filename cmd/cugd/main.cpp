@@ -1,6 +1,7 @@
 // cugd: the management server daemon (man/cugd.8).
 #include "cli/parse.hpp"
 #include "cli/program.hpp"
+#include "core/paths.hpp"
 #include "server/daemon.hpp"
 
 #include <CLI/CLI.hpp>
@@ -13,7 +14,7 @@ int main(int argc, char** argv) {
     cli::harden_process();
     std::string store_dir = cli::default_store_dir();
     std::string listen = "0.0.0.0:7443";
-    std::string control = "/run/cug/cugd.sock";
+    std::string control(paths::cugd_socket);
     double session_hours = 12;
     unsigned workers = 2;
     // One handshake thread per CPU beside the event loop, at most 8.

@@ -1,4 +1,5 @@
 #include "cli/program.hpp"
+#include "core/paths.hpp"
 
 #include <grp.h>
 #include <linux/capability.h>
@@ -66,7 +67,7 @@ int report(std::string_view program, const Result<void>& result) {
 
 std::string default_store_dir() {
     if (const char* env = std::getenv("CUG_STORE"); env && *env) return env;
-    return "/var/lib/cug/store";
+    return std::string(paths::store_dir);
 }
 
 }  // namespace cug::cli

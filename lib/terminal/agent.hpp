@@ -15,6 +15,7 @@
 // Only root and the agent's own user may connect (SO_PEERCRED).
 #pragma once
 
+#include "core/paths.hpp"
 #include "core/result.hpp"
 #include "dataplane/dataplane.hpp"
 #include "terminal/login.hpp"
@@ -28,7 +29,7 @@ namespace cug::terminal {
 
 struct AgentConfig {
     std::string interface = "cug0";
-    std::filesystem::path socket_dir = "/run/cug";
+    std::filesystem::path socket_dir{std::string(paths::run_dir)};
     dataplane::Config dataplane;  // its interface is `interface`
     // After set-up, run as this user keeping only CAP_NET_ADMIN (empty: stay).
     std::string user;

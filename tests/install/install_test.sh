@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# `cmake --install` into a throw-away DESTDIR (prefix /usr, as a package
+# does): exactly the programs, man pages and examples, in their places and
+# modes; nothing of the tests or benchmarks; no path of the build or source
+# tree inside an installed file; and the installed programs work from there.
+set -euo pipefail
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+build=${CUG_BUILD_DIR:?CUG_BUILD_DIR must name a build directory}
+src=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/cug-install-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+root="$work/root"
+
+DESTDIR="$root" cmake --install "$build" --prefix /usr --strip > "$work/install.log" 2>&1 ||
+  fail "cmake --install: $(tail -n 3 "$work/install.log")"
+
+want="usr/bin/cug-login 755
+usr/bin/cug-logout 755
+usr/sbin/cug-admin 755
+usr/sbin/cug-tun 755
+usr/sbin/cugd 755
+usr/share/doc/cug/examples/90-cug-logout.rules 644
+usr/share/man/man1/cug-login.1 644
+usr/share/man/man1/cug-logout.1 644
+usr/share/man/man7/cug.7 644
+usr/share/man/man8/cug-admin.8 644
+usr/share/man/man8/cug-tun.8 644
+usr/share/man/man8/cugd.8 644"
+got=$(cd "$root" && find . -type f -printf '%P %m\n' | LC_ALL=C sort)
+[ "$got" = "$want" ] || fail "the installed tree differs from what it should be:
+$(diff <(echo "$want") <(echo "$got") || true)"
+echo "ok: $(echo "$got" | wc -l) files installed, each in its place with its mode; no test tool, no benchmark"
+
+# No path of this machine's build or checkout in anything installed.
+for f in $(cd "$root" && find . -type f -printf '%P\n'); do
+  if grep -qaF -e "$build" -e "$src" "$root/$f"; then
+    fail "$f holds a path of the build or the source tree: $(grep -aoF -e "$build" -e "$src" "$root/$f" | head -n 1)"
+  fi
+done
+echo "ok: no installed file names the build ($build) or the source tree ($src)"
+
+# The installed programs run, with the FHS defaults compiled in.
+for p in usr/sbin/cugd usr/sbin/cug-admin usr/sbin/cug-tun usr/bin/cug-login usr/bin/cug-logout; do
+  "$root/$p" --help > "$work/help" 2>&1 || fail "$p --help: $(head -n 2 "$work/help")"
+done
+"$root/usr/sbin/cug-admin" --help | grep -qF /run/cug/cugd.sock || fail "cug-admin's default control socket is not /run/cug/cugd.sock"
+"$root/usr/sbin/cugd" --help | grep -qF /run/cug/cugd.sock || fail "cugd's default control socket is not /run/cug/cugd.sock"
+"$root/usr/bin/cug-login" --help | grep -qF /run/cug || fail "cug-login's default socket directory is not /run/cug"
+CUG_CUGD_SOCKET="$work/none.sock" "$root/usr/sbin/cug-admin" --store "$work/store" init --server-name installed \
+  --password-cost m=8,t=1,p=1 > "$work/init" 2>&1 || fail "the installed cug-admin cannot make a store: $(cat "$work/init")"
+CUG_CUGD_SOCKET="$work/none.sock" "$root/usr/sbin/cug-admin" --store "$work/store" group add VPN1 --prefix 198.51.100.0/24 \
+  > "$work/group" 2>&1 || fail "the installed cug-admin cannot add a group: $(cat "$work/group")"
+man -l "$root/usr/share/man/man8/cugd.8" 2>/dev/null | grep -q "management server" || fail "the installed cugd(8) does not render"
+echo "ok: the installed programs run from their installed paths, with /run/cug and /var/lib/cug as defaults"
