@@ -180,15 +180,12 @@ struct Cugd {
         const std::string store_arg = store.string(), control_arg = control.string();
         pid = fork();
         if (pid == 0) {
-            const char* argv[] = {args.cugd.c_str(),   "--store",
-                                  store_arg.c_str(),   "--listen",
-                                  listen.c_str(),      "--control-socket",
-                                  control_arg.c_str(), "--hash-workers",
-                                  workers.c_str(),
-                                  // Every simulated terminal is 127.0.0.1, and
-                                  // they all come at once: no startup caps.
-                                  "--max-startups", "1000000", "--per-source-startups", "0",
-                                  nullptr};
+            const char* argv[] = {
+                args.cugd.c_str(), "--store", store_arg.c_str(), "--listen", listen.c_str(),
+                "--control-socket", control_arg.c_str(), "--hash-workers", workers.c_str(),
+                // Every simulated terminal is 127.0.0.1, and
+                // they all come at once: no startup caps.
+                "--max-startups", "1000000", "--per-source-startups", "0", nullptr};
             execvp(argv[0], const_cast<char* const*>(argv));
             std::fprintf(stderr, "cug-load-bench: cannot run %s\n", argv[0]);
             _exit(127);
