@@ -1,9 +1,12 @@
 // cug-tun: the terminal's tunnel runner (man/cug-tun.8): the TUN device and
 // its encrypted data plane, and the agent that takes sessions from cug-login
 // and keeps them with cugd.
+#include "cli/config.hpp"
 #include "cli/parse.hpp"
 #include "cli/program.hpp"
+#include "core/paths.hpp"
 #include "core/time.hpp"
+#include "dataplane/tun.hpp"
 #include "terminal/agent.hpp"
 #include "wire/json.hpp"
 
@@ -157,7 +160,21 @@ int main(int argc, char** argv) {
     CLI::App app{"cug-tun: the terminal side of cug"};
     app.name("cug-tun");
     app.set_version_flag("--version", "cug-tun 0.1.0");
-    app.add_option("--interface", config.interface, "interface name")->capture_default_str();
+    // The interface names its file: /etc/cug/<interface>.conf (cug.conf(5)).
+    auto conf_for = [](const std::string& interface) {
+        return std::string(paths::conf_dir) + "/" + interface + ".conf";
+    };
+    auto* config_file = cli::add_config(app, conf_for(config.interface));
+    app.add_option_function<std::string>(
+           "--interface",
+           [&](const std::string& name) {
+               config.interface = name;
+               config_file->default_str(conf_for(name));
+           },
+           "interface name; its settings are read from /etc/cug/<interface>.conf")
+        ->default_str(config.interface)
+        ->check(cli::checked(&dataplane::check_interface_name))
+        ->trigger_on_parse();
     app.add_option("--socket-dir", socket_dir, "where the local socket goes")
         ->capture_default_str();
     app.add_option("--port", config.dataplane.port, "UDP port of the data plane (0: any free port)")

@@ -1,4 +1,5 @@
 // cugd: the management server daemon (man/cugd.8).
+#include "cli/config.hpp"
 #include "cli/parse.hpp"
 #include "cli/program.hpp"
 #include "core/paths.hpp"
@@ -28,8 +29,10 @@ int main(int argc, char** argv) {
     CLI::App app{"cugd: the cug management server"};
     app.name("cugd");
     app.set_version_flag("--version", "cugd 0.1.0");
+    cli::add_config(app, std::string(paths::conf_dir) + "/cugd.conf");
     app.add_option("--store", store_dir, "store directory ($CUG_STORE, /var/lib/cug/store)");
     app.add_option("--listen", listen, "address and port of the control channel (TLS 1.3)")
+        ->check(cli::checked(&net::Endpoint::parse))
         ->capture_default_str();
     app.add_option("--control-socket", control, "local key=value socket")->capture_default_str();
     app.add_option("--session-hours", session_hours, "longest session")
@@ -57,6 +60,8 @@ int main(int argc, char** argv) {
     app.add_option("--max-startups", max_startups,
                    "connections not yet logged in or resumed: START:RATE:FULL as OpenSSH's "
                    "MaxStartups (beyond START refused with RATE percent, growing to all at FULL)")
+        ->check(
+            cli::checked([](const std::string& text) { return server::parse_startups(text, 0); }))
         ->capture_default_str();
     app.add_option("--per-source-startups", per_source_startups,
                    "such connections from one address at once (0: no limit)")

@@ -11,16 +11,27 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
 namespace cug::dataplane {
 
+Result<void> check_interface_name(const std::string& name) {
+    bool fits = !name.empty() && name.size() < IFNAMSIZ && name != "." && name != "..";
+    for (const char c : name)
+        fits = fits && c != '/' && c != ':' && !std::isspace(static_cast<unsigned char>(c)) &&
+               std::isprint(static_cast<unsigned char>(c));
+    if (!fits)
+        return make_error(Errc::usage,
+                          "'{}' is not an interface name (1 to {} characters, no '/', ':' or "
+                          "spaces)",
+                          name, IFNAMSIZ - 1);
+    return ok();
+}
+
 Result<TunDevice> TunDevice::open(const std::string& name, unsigned queues, bool offload) {
-    if (name.empty() || name.size() >= IFNAMSIZ || name.find('/') != std::string::npos ||
-        name == "." || name == "..")
-        return make_error(Errc::usage, "'{}' is not an interface name (1 to {} characters)", name,
-                          IFNAMSIZ - 1);
+    CUG_CHECK(check_interface_name(name));
     if (queues == 0) queues = 1;
     if (if_nametoindex(name.c_str()) != 0)
         return make_error(Errc::exists, "an interface named {} exists already", name);

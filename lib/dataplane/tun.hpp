@@ -10,6 +10,10 @@
 
 namespace cug::dataplane {
 
+// Errc::usage unless `name` can name a network interface as Linux allows
+// (1 to 15 characters, none of them '/', ':' or white space, not "." or "..").
+Result<void> check_interface_name(const std::string& name);
+
 // A multi-queue TUN device (IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE), one file
 // descriptor per queue, all non-blocking.
 class TunDevice {

@@ -23,6 +23,7 @@ usr/sbin/cugd 755
 usr/share/doc/cug/examples/90-cug-logout.rules 644
 usr/share/man/man1/cug-login.1 644
 usr/share/man/man1/cug-logout.1 644
+usr/share/man/man5/cug.conf.5 644
 usr/share/man/man7/cug.7 644
 usr/share/man/man8/cug-admin.8 644
 usr/share/man/man8/cug-tun.8 644
