@@ -54,12 +54,15 @@ Result<crypto::SecretBuffer> read_management_key(int fd) {
 }
 
 Result<void> run_enroll(const Context& ctx, const CardArgs& args) {
+    // Files the command names are read as the caller, before it becomes the
+    // store's owner.
+    auto roots = CUG_TRY(read_roots(args.attestation_ca));
     auto st = CUG_TRY(ctx.open_store());
     // Refuse an unknown user before touching the card or asking for anything.
     CUG_TRY(st.read([&](store::ReadTxn& t) { return t.user(args.user); }));
     enroll::EnrollOptions o;
     o.user = args.user;
-    o.attestation_roots = CUG_TRY(read_roots(args.attestation_ca));
+    o.attestation_roots = std::move(roots);
     o.require_attestation = args.require_attestation;
     o.certificate_days = args.certificate_days;
     if (args.mgmt_key_fd) o.management_key = CUG_TRY(read_management_key(*args.mgmt_key_fd));

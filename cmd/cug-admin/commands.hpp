@@ -17,8 +17,14 @@ struct Context {
     std::string store_dir;
     double lock_timeout = 10;
     std::string cugd_socket;               // told to reconcile after a change
+    store::Actor actor;                    // who runs the command (root, not the owner)
     std::function<Result<void>()> action;  // what the chosen subcommand does
+    // The store's generation when the command first opened it.
+    mutable std::optional<std::uint64_t> generation_before;
 
+    // Run as root, first becomes the store's owner (cli::act_as_owner_of),
+    // for good: read what root alone may read before this.
+    Result<void> become_owner() const;
     Result<store::Store> open_store() const;
     store::Options options() const;
 };

@@ -37,8 +37,8 @@ Result<void> run_init(const Context& ctx, InitArgs args) {
     params.audit_limit = args.audit_limit;
     params.noise_limit = args.noise_limit;
     params.certificate_days = args.certificate_days;
-    auto st = CUG_TRY(store::Store::create(ctx.store_dir, params,
-                                           store::Actor::current("cug-admin"), ctx.options()));
+    CUG_CHECK(ctx.become_owner());
+    auto st = CUG_TRY(store::Store::create(ctx.store_dir, params, ctx.actor, ctx.options()));
     auto certificate = CUG_TRY(st.read([](store::ReadTxn& t) { return t.server_certificate(); }));
     auto key = CUG_TRY(certificate.public_key());
     if (args.json) {

@@ -16,8 +16,18 @@ store::Options Context::options() const {
     return o;
 }
 
+Result<void> Context::become_owner() const {
+    return cli::act_as_owner_of(store_dir);
+}
+
 Result<store::Store> Context::open_store() const {
-    return store::Store::open(store_dir, store::Actor::current("cug-admin"), options());
+    CUG_CHECK(become_owner());
+    auto st = CUG_TRY(store::Store::open(store_dir, actor, options()));
+    if (!generation_before)
+        generation_before = st.read([](store::ReadTxn& t) -> Result<std::uint64_t> {
+                                  return t.generation();
+                              }).value_or(0);
+    return st;
 }
 
 void print(const std::string& text) {
@@ -26,7 +36,7 @@ void print(const std::string& text) {
 
 // The store's generation, if there is a store.
 std::optional<std::uint64_t> generation(const Context& ctx) {
-    auto st = ctx.open_store();
+    auto st = store::Store::open(ctx.store_dir, ctx.actor, ctx.options());
     if (!st) return std::nullopt;
     auto g = st->read([](store::ReadTxn& t) -> Result<std::uint64_t> { return t.generation(); });
     return g ? std::optional<std::uint64_t>(*g) : std::nullopt;
@@ -78,8 +88,11 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "cug-admin: no command given (see cug-admin --help)\n");
         return exit_status(Errc::usage);
     }
-    const auto before = admin::generation(ctx);
+    // The audit log names who ran the command (root, and who used sudo),
+    // though the files are written as the store's owner.
+    ctx.actor = store::Actor::current("cug-admin");
     auto result = ctx.action();
-    if (result && before && admin::generation(ctx) != before) admin::notify_cugd(ctx);
+    if (result && ctx.generation_before && admin::generation(ctx) != ctx.generation_before)
+        admin::notify_cugd(ctx);
     return cli::report("cug-admin", std::move(result));
 }

@@ -4,6 +4,7 @@
 #include "cli/config.hpp"
 #include "cli/parse.hpp"
 #include "cli/program.hpp"
+#include "cli/service.hpp"
 #include "core/paths.hpp"
 #include "core/time.hpp"
 #include "dataplane/tun.hpp"
@@ -202,8 +203,9 @@ int main(int argc, char** argv) {
                            show(terminal::agent_socket(config.socket_dir, config.interface), json));
     return cli::report("cug-tun", [&]() -> Result<void> {
         auto agent = CUG_TRY(terminal::Agent::create(config));
-        fmt::print(stderr, "cug-tun: {} ready on {}\n", config.interface,
-                   terminal::agent_socket(config.socket_dir, config.interface).string());
+        const auto socket = terminal::agent_socket(config.socket_dir, config.interface).string();
+        fmt::print(stderr, "cug-tun: {} ready on {}\n", config.interface, socket);
+        cli::notify_ready(fmt::format("{} ready on {}", config.interface, socket));
         return agent->run();
     }());
 }

@@ -2,6 +2,7 @@
 #include "cli/config.hpp"
 #include "cli/parse.hpp"
 #include "cli/program.hpp"
+#include "cli/service.hpp"
 #include "core/paths.hpp"
 #include "server/daemon.hpp"
 
@@ -84,6 +85,7 @@ int main(int argc, char** argv) {
         config.startups = CUG_TRY(server::parse_startups(max_startups, per_source_startups));
         auto daemon = CUG_TRY(server::Daemon::create(std::move(config)));
         fmt::print(stderr, "cugd: serving on port {}\n", daemon->port());
+        cli::notify_ready(fmt::format("serving on port {}", daemon->port()));
         return daemon->run();
     }());
 }

@@ -175,6 +175,8 @@ Result<void> Context::wait_for(const std::string& reader, CardPresence until,
     state.szReader = reader.c_str();
     state.dwCurrentState = SCARD_STATE_UNAWARE;
     LONG rc = SCardGetStatusChange(handle_, 0, &state, 1);
+    const bool gone_is_absent = until == CardPresence::absent;
+    if (rc == SCARD_E_UNKNOWN_READER && gone_is_absent) return ok();
     if (rc != SCARD_S_SUCCESS && rc != SCARD_E_TIMEOUT)
         return pcsc_error(rc, "watching the reader", reader);
     // The upper 16 bits count insertions and removals: a card pulled and put
@@ -182,8 +184,12 @@ Result<void> Context::wait_for(const std::string& reader, CardPresence until,
     const DWORD first_count = state.dwEventState >> 16;
     for (;;) {
         const bool present = state.dwEventState & SCARD_STATE_PRESENT;
-        if (state.dwEventState & (SCARD_STATE_UNKNOWN | SCARD_STATE_IGNORE))
+        // A reader that is gone (a token that is reader and card at once,
+        // unplugged) holds no card: that is what waiting for absence means.
+        if (state.dwEventState & (SCARD_STATE_UNKNOWN | SCARD_STATE_IGNORE)) {
+            if (gone_is_absent) return ok();
             return pcsc_error(SCARD_E_UNKNOWN_READER, "watching the reader", reader);
+        }
         if (until == CardPresence::present && present) return ok();
         if (until == CardPresence::absent &&
             (!present || (state.dwEventState >> 16) != first_count))
@@ -194,6 +200,7 @@ Result<void> Context::wait_for(const std::string& reader, CardPresence until,
         state.dwCurrentState = state.dwEventState & ~static_cast<DWORD>(SCARD_STATE_CHANGED);
         rc = SCardGetStatusChange(handle_, static_cast<DWORD>(left.count()), &state, 1);
         if (rc == SCARD_E_TIMEOUT) continue;
+        if (rc == SCARD_E_UNKNOWN_READER && gone_is_absent) return ok();
         if (rc != SCARD_S_SUCCESS) return pcsc_error(rc, "watching the reader", reader);
     }
 }

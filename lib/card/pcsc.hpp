@@ -41,7 +41,8 @@ class Context {
 
     Result<CardPresence> presence(const std::string& reader) const;
     // Blocks until the reader's card is `until` or the timeout passes
-    // (Errc::temporary). Returns at once if it already is.
+    // (Errc::temporary). Returns at once if it already is. A reader that does
+    // not exist, or goes, has no card (absent); it is an error for present.
     Result<void> wait_for(const std::string& reader, CardPresence until,
                           std::chrono::milliseconds timeout) const;
     // Makes a wait_for in another thread return (Errc::temporary "cancelled").

@@ -58,6 +58,26 @@ Result<void> drop_privileges(const std::string& user, bool keep_net_admin) {
     return ok();
 }
 
+Result<void> act_as_owner_of(const std::string& dir) {
+    if (geteuid() != 0) return ok();
+    struct stat st {};
+    std::string place = dir;
+    if (::stat(place.c_str(), &st) != 0) {
+        if (errno != ENOENT) return ok();  // opening the store will say what is wrong
+        const auto slash = place.find_last_of('/');
+        place = slash == std::string::npos ? "." : slash == 0 ? "/" : place.substr(0, slash);
+        if (::stat(place.c_str(), &st) != 0) return ok();
+    }
+    if (st.st_uid == 0) return ok();
+    const gid_t gid = st.st_gid;
+    const uid_t uid = st.st_uid;
+    if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0)
+        return make_error(Errc::permission, "becoming uid {}, the owner of {}: {}", uid, place,
+                          std::strerror(errno));
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    return ok();
+}
+
 int report(std::string_view program, const Result<void>& result) {
     if (result) return 0;
     std::fflush(stdout);

@@ -19,6 +19,13 @@ void harden_process();
 // (no_new_privs). Call before starting threads: capabilities are per thread.
 Result<void> drop_privileges(const std::string& user, bool keep_net_admin);
 
+// Run as root on a store that belongs to someone else (cugd's user), becomes
+// that owner for good: its uid, its group, no other groups, no capabilities;
+// the owner of `dir`, or of the directory `dir` is to be made in. So files an
+// administrator's cug-admin makes belong to the daemon that must open them.
+// Does nothing when not root or when root owns the place.
+Result<void> act_as_owner_of(const std::string& dir);
+
 // Prints "program: message" on stderr for an error and returns its exit status;
 // 0 for success.
 int report(std::string_view program, const Result<void>& result);

@@ -15,12 +15,17 @@ root="$work/root"
 DESTDIR="$root" cmake --install "$build" --prefix /usr --strip > "$work/install.log" 2>&1 ||
   fail "cmake --install: $(tail -n 3 "$work/install.log")"
 
-want="usr/bin/cug-login 755
+want="lib/systemd/system/cug-logout@.service 644
+lib/systemd/system/cug-tun@.service 644
+lib/systemd/system/cugd.service 644
+lib/udev/rules.d/90-cug-logout.rules 644
+usr/bin/cug-login 755
 usr/bin/cug-logout 755
+usr/lib/sysusers.d/cug.conf 644
+usr/lib/tmpfiles.d/cug.conf 644
 usr/sbin/cug-admin 755
 usr/sbin/cug-tun 755
 usr/sbin/cugd 755
-usr/share/doc/cug/examples/90-cug-logout.rules 644
 usr/share/man/man1/cug-login.1 644
 usr/share/man/man1/cug-logout.1 644
 usr/share/man/man5/cug.conf.5 644
@@ -48,8 +53,8 @@ done
 for p in usr/sbin/cugd usr/sbin/cug-admin usr/sbin/cug-tun usr/bin/cug-login usr/bin/cug-logout; do
   "$root/$p" --help > "$work/help" 2>&1 || fail "$p --help: $(head -n 2 "$work/help")"
 done
-"$root/usr/sbin/cug-admin" --help | grep -qF /run/cug/cugd.sock || fail "cug-admin's default control socket is not /run/cug/cugd.sock"
-"$root/usr/sbin/cugd" --help | grep -qF /run/cug/cugd.sock || fail "cugd's default control socket is not /run/cug/cugd.sock"
+"$root/usr/sbin/cug-admin" --help | grep -qF /run/cugd/cugd.sock || fail "cug-admin's default control socket is not /run/cugd/cugd.sock"
+"$root/usr/sbin/cugd" --help | grep -qF /run/cugd/cugd.sock || fail "cugd's default control socket is not /run/cugd/cugd.sock"
 "$root/usr/bin/cug-login" --help | grep -qF /run/cug || fail "cug-login's default socket directory is not /run/cug"
 CUG_CUGD_SOCKET="$work/none.sock" "$root/usr/sbin/cug-admin" --store "$work/store" init --server-name installed \
   --password-cost m=8,t=1,p=1 > "$work/init" 2>&1 || fail "the installed cug-admin cannot make a store: $(cat "$work/init")"

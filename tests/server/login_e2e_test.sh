@@ -196,3 +196,22 @@ expect 0 admin audit --json
 actions=$(printf '%s' "$OUT" | json_get '" ".join(sorted(set(e["action"] for e in d)))')
 for a in session.login session.logout session.revoked session.absent session.groups login.refused; do contains "$actions" "$a"; done
 pass "a removed member's session is revoked and its terminal told; everything is audited"
+
+# cug-logout --watch (what cug-logout@.service runs): every session the
+# terminal gets ends when its card leaves the reader, and it waits for the
+# next one; cugd's audit log names the reason.
+removed() { admin audit --json | json_get 'len([e for e in d if e["action"] == "session.logout" and "card removed" in e["detail"]])'; }
+before=$(removed)
+"$LOGOUT" --socket-dir "$WORK/t3" --watch > "$WORK/watch-out" 2>&1 &
+watcher=$!
+cleanup_pids+=("$watcher")
+card_pull C
+until_shows 3 'd["state"]' idle
+card_insert C 2
+expect 0 login 3 2 246802 passwd2-C
+card_pull C
+until_shows 3 'd["state"]' idle
+kill -0 "$watcher" 2>/dev/null || fail "cug-logout --watch stopped: $(cat "$WORK/watch-out")"
+for _ in $(seq 100); do [ "$(removed)" = $((before + 2)) ] && break; sleep 0.1; done
+[ "$(removed)" = $((before + 2)) ] || fail "cug-logout --watch logged out $(( $(removed) - before )) times, not 2: $(cat "$WORK/watch-out")"
+pass "cug-logout --watch ends each session when its card leaves, and keeps watching"
