@@ -7,7 +7,23 @@ expect 66 "$CUGD_BIN" --store "$STORE" --listen 127.0.0.1:1 --control-socket "$C
 case "$ERR" in cugd:*"no store at"*) ;; *) fail "cugd without a store: $ERR" ;; esac
 new_store
 expect 64 "$CUGD_BIN" --store "$STORE" --listen nowhere --control-socket "$CUGD_SOCKET"
-cugd_start
+# Started by systemd (Type=notify), it says READY=1 once it serves: a
+# datagram socket of our own stands in for systemd's.
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(120)
+print(s.recv(4096).decode())' "$WORK/notify" > "$WORK/notified" 2>&1 &
+listener=$!
+cleanup_pids+=("$listener")
+until [ -S "$WORK/notify" ]; do kill -0 "$listener" || fail "no notify listener"; pause_us 10000; done
+NOTIFY_SOCKET="$WORK/notify" cugd_start
+wait "$listener" || fail "cugd told nothing to \$NOTIFY_SOCKET: $(cat "$WORK/notified")"
+contains "$(cat "$WORK/notified")" "READY=1"
+contains "$(cat "$WORK/notified")" "STATUS=serving on port $CUGD_PORT"
+ss -Htln | awk '{print $4}' | grep -qx "127.0.0.1:$CUGD_PORT" || fail "cugd is not listening on the port it announced"
+pass "cugd tells its service manager when it serves"
 
 if out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$CUGD_PORT" -tls1_2 2>&1); then
   fail "TLS 1.2 was negotiated: $out"
