@@ -16,13 +16,18 @@ control-socket = $CUGD_SOCKET
 session-hours = 2
 max-startups = 10:50:20
 EOF
-"$CUGD_BIN" --config "$conf" 2>>"$WORK/cugd.log" &
-CUGD_PID=$!
-cleanup_pids+=("$CUGD_PID")
-until [ -S "$CUGD_SOCKET" ]; do
-  kill -0 "$CUGD_PID" 2>/dev/null || fail "cugd did not start from $conf: $(cat "$WORK/cugd.log")"
-  pause_us 20000
-done
+# cugd_from ARGS...: cugd with these arguments only, until its control
+# socket is there (fails with its log if it exits first).
+cugd_from() {
+  "$CUGD_BIN" "$@" 2>>"$WORK/cugd.log" &
+  CUGD_PID=$!
+  cleanup_pids+=("$CUGD_PID")
+  until [ -S "$CUGD_SOCKET" ]; do
+    kill -0 "$CUGD_PID" 2>/dev/null || fail "cugd $* did not start: $(tail -n 3 "$WORK/cugd.log")"
+    pause_us 20000
+  done
+}
+cugd_from --config "$conf"
 contains "$(control 'cmd=status')" "errno=0"
 ss -Htln | awk '{print $4}' | grep -qx "127.0.0.1:$port" || fail "cugd is not listening on the file's port $port"
 cugd_stop
@@ -30,13 +35,7 @@ pass "cugd runs from its configuration file alone"
 
 # The command line wins over the file.
 other=$(free_port)
-"$CUGD_BIN" --config "$conf" --listen "127.0.0.1:$other" 2>>"$WORK/cugd.log" &
-CUGD_PID=$!
-cleanup_pids+=("$CUGD_PID")
-until [ -S "$CUGD_SOCKET" ]; do
-  kill -0 "$CUGD_PID" 2>/dev/null || fail "cugd did not start: $(cat "$WORK/cugd.log")"
-  pause_us 20000
-done
+cugd_from --config "$conf" --listen "127.0.0.1:$other"
 ss -Htln | awk '{print $4}' | grep -qx "127.0.0.1:$other" || fail "--listen did not win over the file"
 cugd_stop
 pass "a flag overrides the file"
@@ -62,6 +61,22 @@ bad 3 "config = /etc/passwd" "'config' cannot be set in a configuration file"
 bad 3 "version" "'version' cannot be set in a configuration file"
 pass "an unknown key, a section, a repeated key or a bad value: exit 78 with the file and line"
 
+# The files shipped (contrib/config), every setting uncommented, are taken
+# as they are: they hold only keys the programs know, at values they accept.
+contrib="$CUG_TESTS/../contrib/config"
+sed -e 's/^#\([a-z]\)/\1/' -e "s|^store = .*|store = $STORE|" -e "s|^listen = .*|listen = 127.0.0.1:$(free_port)|" \
+  -e "s|^control-socket = .*|control-socket = $CUGD_SOCKET|" "$contrib/cugd.conf" >"$WORK/shipped.conf"
+[ "$(grep -c '^[a-z]' "$WORK/shipped.conf")" -ge 10 ] || fail "the shipped cugd.conf has too few settings"
+cugd_from --config "$WORK/shipped.conf"
+cugd_stop
+sed -e 's/^#\([a-z]\)/\1/' -e '/^user = /d' -e "s|^socket-dir = .*|socket-dir = $WORK/run|" \
+  "$contrib/cug0.conf" >"$WORK/shipped0.conf"
+[ "$(grep -c '^[a-z]' "$WORK/shipped0.conf")" -ge 5 ] || fail "the shipped cug0.conf has too few settings"
+mkdir -p "$WORK/run"
+expect 69 "$CUG_BIN/cug-tun" --config "$WORK/shipped0.conf" show
+contains "$ERR" "is not running"
+pass "the shipped cugd.conf and cug0.conf, every setting uncommented, are accepted"
+
 expect 66 "$CUGD_BIN" --config "$WORK/absent.conf"
 [ "$ERR" = "cugd: $WORK/absent.conf was not readable (missing?)" ] || fail "missing file: $ERR"
 # A value on the command line is still a usage error, not the file's.
@@ -70,7 +85,7 @@ pass "a missing --config file exits 66; a bad flag stays 64"
 
 # cug-tun: its file names the interface's settings; `show` reads it too, so
 # it finds an agent whose socket directory only the file names.
-mkdir "$WORK/run"
+mkdir -p "$WORK/run"
 printf 'interface = cugcf%s\nsocket-dir = %s\nmtu = 1400\n' "$$" "$WORK/run" >"$WORK/cug0.conf"
 expect 69 "$CUG_BIN/cug-tun" --config "$WORK/cug0.conf" show
 contains "$ERR" "$WORK/run/cugcf$$.sock"
