@@ -15,7 +15,8 @@ root="$work/root"
 DESTDIR="$root" cmake --install "$build" --prefix /usr --strip > "$work/install.log" 2>&1 ||
   fail "cmake --install: $(tail -n 3 "$work/install.log")"
 
-want="lib/systemd/system/cug-logout@.service 644
+want="etc/cug/cugd.conf 644
+lib/systemd/system/cug-logout@.service 644
 lib/systemd/system/cug-tun@.service 644
 lib/systemd/system/cugd.service 644
 lib/udev/rules.d/90-cug-logout.rules 644
@@ -26,6 +27,7 @@ usr/lib/tmpfiles.d/cug.conf 644
 usr/sbin/cug-admin 755
 usr/sbin/cug-tun 755
 usr/sbin/cugd 755
+usr/share/doc/cug/examples/cug0.conf 644
 usr/share/man/man1/cug-login.1 644
 usr/share/man/man1/cug-logout.1 644
 usr/share/man/man5/cug.conf.5 644

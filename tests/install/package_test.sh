@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The Debian packages, as an administrator gets them: built by
+# scripts/package from the tree's tracked files (what a clean clone holds),
+# lintian-clean (no error, no warning), each holding exactly its files,
+# installed with dpkg into a throw-away root (maintainer scripts run with
+# DPKG_ROOT: the _cug user, /var/lib/cug 0700, cugd.service enabled, the
+# conffile registered), and purged, leaving only what Debian keeps (the
+# system user). The host's /etc, /var and dpkg database are never touched.
+# CUG_PACKAGE_DIR=DIR reuses packages built before (for quick reruns).
+set -euo pipefail
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+here=$(cd "$(dirname "$0")" && pwd)
+tree=$(cd "$here/../.." && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/cug-package-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+debs=${CUG_PACKAGE_DIR:-$work/debs}
+if [ -z "${CUG_PACKAGE_DIR:-}" ]; then
+  start=$SECONDS
+  # Without debug data (-g, the -dbgsym packages): making and compressing it
+  # takes longer than the build, nothing here reads it, and the packages
+  # are stripped of it either way.
+  DEB_BUILD_OPTIONS="noautodbgsym ${DEB_BUILD_OPTIONS:-}" DEB_CXXFLAGS_STRIP=-g \
+    "$tree/scripts/package" "$debs" > "$work/package.log" 2>&1 ||
+    fail "scripts/package: $(tail -n 20 "$work/package.log")"
+  echo "ok: scripts/package built the packages in $((SECONDS - start)) s"
+fi
+version=$(dpkg-parsechangelog -l "$tree/debian/changelog" -S Version)
+arch=$(dpkg --print-architecture)
+for p in "cug-common_${version}_all" "cugd_${version}_$arch" "cug-terminal_${version}_$arch"; do
+  [ -f "$debs/$p.deb" ] || fail "no $p.deb in $debs: $(ls "$debs")"
+done
+
+# lintian, pedantic: errors and warnings fail; the rest is printed.
+lintian --pedantic --fail-on error,warning --display-info "$debs"/cug*.changes \
+  > "$work/lintian.log" 2>&1 || fail "lintian: $(grep -v 'running with root privileges' "$work/lintian.log")"
+grep -v 'running with root privileges' "$work/lintian.log" | sed 's/^/  lintian: /' || true
+echo "ok: lintian --pedantic has no error or warning"
+
+# Each package holds exactly its files (directories aside).
+contents() { dpkg-deb -c "$1" | awk '$1 !~ /^d/ { sub(/^\.\//, "", $6); print $6 }' | LC_ALL=C sort; }
+doc() { printf 'usr/share/doc/%s/changelog.gz\nusr/share/doc/%s/copyright\n' "$1" "$1"; }
+want_common="$( { printf '%s\n' usr/share/man/man5/cug.conf.5.gz usr/share/man/man7/cug.7.gz; doc cug-common; } | LC_ALL=C sort)"
+want_cugd="$( { printf '%s\n' etc/cug/cugd.conf lib/systemd/system/cugd.service \
+  usr/lib/sysusers.d/cug.conf usr/lib/tmpfiles.d/cug.conf usr/sbin/cug-admin usr/sbin/cugd \
+  usr/share/lintian/overrides/cugd usr/share/man/man8/cug-admin.8.gz usr/share/man/man8/cugd.8.gz
+  doc cugd; } | LC_ALL=C sort)"
+want_terminal="$( { printf '%s\n' lib/systemd/system/cug-logout@.service lib/systemd/system/cug-tun@.service \
+  lib/udev/rules.d/90-cug-logout.rules usr/bin/cug-login usr/bin/cug-logout usr/sbin/cug-tun \
+  usr/share/doc/cug-terminal/examples/cug0.conf usr/share/lintian/overrides/cug-terminal \
+  usr/share/man/man1/cug-login.1.gz \
+  usr/share/man/man1/cug-logout.1.gz usr/share/man/man8/cug-tun.8.gz
+  doc cug-terminal; } | LC_ALL=C sort)"
+for pair in "cug-common_${version}_all:$want_common" "cugd_${version}_$arch:$want_cugd" \
+            "cug-terminal_${version}_$arch:$want_terminal"; do
+  p=${pair%%:*} want=${pair#*:}
+  got=$(contents "$debs/$p.deb")
+  [ "$got" = "$want" ] || fail "$p.deb holds other files than it should:
+$(diff <(echo "$want") <(echo "$got") || true)"
+done
+echo "ok: dpkg-deb -c: each package holds exactly its files"
+
+# Install into a root of our own: an empty dpkg database, the maintainer
+# scripts run by the host's shell with DPKG_ROOT (systemd-sysusers --root,
+# systemd-tmpfiles --root, deb-systemd-helper). libc and systemd are not in
+# that database, hence --force-depends.
+root="$work/root"
+mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers" "$root/etc"
+touch "$root/var/lib/dpkg/status" "$root/var/lib/dpkg/available"
+# What every Debian system has, and systemd owns there.
+mkdir -p "$root/etc/systemd/system" "$root/var/lib/systemd"
+snapshot() { (cd "$root" && find . -mindepth 1 ! -path './var/lib/dpkg/*' ! -path './etc/passwd*' \
+  ! -path './etc/group*' ! -path './etc/shadow*' ! -path './etc/gshadow*' ! -path './etc/.pwd.lock' \
+  -print | LC_ALL=C sort); }
+before=$(snapshot)
+in_root() { dpkg --root="$root" --force-depends --force-script-chrootless "$@"; }
+in_root -i "$debs/cug-common_${version}_all.deb" "$debs/cugd_${version}_$arch.deb" \
+  "$debs/cug-terminal_${version}_$arch.deb" > "$work/dpkg.log" 2>&1 ||
+  fail "dpkg -i: $(cat "$work/dpkg.log")"
+for p in cug-common cugd cug-terminal; do
+  [ "$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${db:Status-Abbrev}' "$p")" = "ii " ] ||
+    fail "$p is not installed: $(cat "$work/dpkg.log")"
+done
+entry=$(grep '^_cug:' "$root/etc/passwd") || fail "no _cug user in the root: $(cat "$work/dpkg.log")"
+IFS=: read -r _ _ uid gid _ _ _ <<< "$entry"
+[ "$(stat -c '%a %u %g' "$root/var/lib/cug")" = "700 $uid $gid" ] ||
+  fail "/var/lib/cug is $(stat -c '%a %u %g' "$root/var/lib/cug" 2>&1), not 700 _cug"
+[ -L "$root/etc/systemd/system/multi-user.target.wants/cugd.service" ] ||
+  fail "cugd.service is not enabled: $(cat "$work/dpkg.log")"
+dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Conffiles}\n' cugd | grep -q '^ /etc/cug/cugd.conf ' ||
+  fail "/etc/cug/cugd.conf is not a conffile of cugd"
+[ "$(stat -c %a "$root/usr/sbin/cugd")" = 755 ] || fail "cugd is not 0755"
+"$root/usr/sbin/cugd" --version | grep -q "^cugd " || fail "the installed cugd does not run"
+echo "ok: installed: _cug ($uid), /var/lib/cug 0700, cugd.service enabled, cugd.conf a conffile"
+
+# The installed cug-admin makes a store, as root, in the place the package
+# made: it is _cug's, so cugd (running as _cug) can open it. (_cug must
+# reach that place, as it does /var/lib: our test directory opens to it.)
+chmod 0711 "$work"
+"$root/usr/sbin/cug-admin" --store "$root/var/lib/cug/store" init --server-name packaged \
+  --password-cost m=8,t=1,p=1 > "$work/init.log" 2>&1 || fail "cug-admin init: $(cat "$work/init.log")"
+[ -z "$(find "$root/var/lib/cug" ! -uid "$uid")" ] || fail "the store has files not _cug's"
+echo "ok: the installed cug-admin makes the store as _cug"
+
+# cugd as its unit runs it: the unit's ExecStart, as its User=, with the
+# directories systemd would make (RuntimeDirectory=cugd, StateDirectory=cug),
+# reading the installed /etc/cug/cugd.conf. There is no systemd here, and
+# the host's /usr, /etc, /run and /var/lib are not ours: a private mount
+# namespace shows the installed root over the host's /usr and /etc (read
+# only) and takes writes to /run and /var/lib into directories of this test.
+unit="$root/lib/systemd/system/cugd.service"
+exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
+user=$(sed -n 's/^User=//p' "$unit")
+ns="$work/ns"
+mkdir -p "$ns/etc" "$ns/run-up" "$ns/run-work" "$ns/var-up" "$ns/var-work"
+cp -a "$root/etc/cug" "$ns/etc/"
+for _ in $(seq 50); do
+  port=$(( (RANDOM % 20000) + 30000 ))
+  ss -Htln | awk '{print $4}' | grep -q ":$port$" || break
+done
+printf '\n# added by the test\nlisten = 127.0.0.1:%s\n' "$port" >> "$ns/etc/cug/cugd.conf"
+{ cat /etc/passwd; grep "^$user:" "$root/etc/passwd"; } > "$ns/etc/passwd"
+{ cat /etc/group; grep "^$user:" "$root/etc/group"; } > "$ns/etc/group"
+cp -a "$root/var/lib/cug" "$ns/var-up/"
+host_before=$(ls -d /etc/cug /run/cugd /var/lib/cug 2>/dev/null || true)
+unshare --mount --propagation private -- bash -s "$root" "$ns" "$exec_start" "$user" \
+  > "$work/ns.log" 2>&1 <<'NS' || fail "cugd from its unit: $(cat "$work/ns.log")"
+set -euo pipefail
+root=$1 ns=$2 exec_start=$3 user=$4
+mount -t overlay overlay -o "lowerdir=$root/usr:/usr" /usr
+mount -t overlay overlay -o "lowerdir=$ns/etc:/etc" /etc
+mount -t overlay overlay -o "lowerdir=/run,upperdir=$ns/run-up,workdir=$ns/run-work" /run
+mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$ns/var-up,workdir=$ns/var-work" /var/lib
+install -d -m 0750 -o "$user" -g "$user" /run/cugd
+read -r -a argv <<< "$exec_start"
+setpriv --reuid="$user" --regid="$user" --clear-groups -- "${argv[@]}" 2> "$ns/cugd.log" &
+cugd=$!
+trap 'kill $cugd 2>/dev/null || true' EXIT
+until [ -S /run/cugd/cugd.sock ]; do
+  kill -0 $cugd 2>/dev/null || { echo "cugd exited: $(cat "$ns/cugd.log")"; exit 1; }
+  sleep 0.05
+done
+grep -q "serving on port $(sed -n 's/^listen = 127.0.0.1://p' /etc/cug/cugd.conf)" "$ns/cugd.log" ||
+  { echo "cugd did not take the port of /etc/cug/cugd.conf: $(cat "$ns/cugd.log")"; exit 1; }
+# The installed cug-admin, with its defaults only, finds the store and tells
+# this cugd of its change on the default control socket.
+cug-admin group add VPN1 --prefix 198.51.100.0/24
+status=$(python3 -c '
+import socket
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/cugd/cugd.sock")
+s.sendall(b"cmd=status\n\n")
+data = b""
+while not data.endswith(b"\n\n"):
+    chunk = s.recv(65536)
+    if not chunk: break
+    data += chunk
+print(data.decode())')
+case "$status" in *reconcile_requests=1*) ;; *) echo "cugd was not told of the change: $status"; exit 1 ;; esac
+[ "$(stat -c %U /proc/$cugd)" = "$user" ] || { echo "cugd runs as $(stat -c %U /proc/$cugd)"; exit 1; }
+echo "cugd served on $(sed -n 's/^listen = //p' /etc/cug/cugd.conf) as $user"
+NS
+[ "$(ls -d /etc/cug /run/cugd /var/lib/cug 2>/dev/null || true)" = "$host_before" ] ||
+  fail "the host's /etc/cug, /run/cugd or /var/lib/cug changed"
+echo "ok: the installed cugd, started from its unit's ExecStart as $user, reads /etc/cug/cugd.conf; the installed cug-admin reaches it by its defaults"
+
+# Remove, then purge: nothing of cug is left but the user (and dpkg's own
+# records of the packages' absence).
+in_root -r cug-terminal cugd cug-common > "$work/remove.log" 2>&1 || fail "dpkg -r: $(cat "$work/remove.log")"
+[ -e "$root/etc/cug/cugd.conf" ] || fail "remove took the conffile (only purge may)"
+[ -d "$root/var/lib/cug/store" ] || fail "remove took the store (only purge may)"
+in_root -P cug-terminal cugd cug-common > "$work/purge.log" 2>&1 || fail "dpkg -P: $(cat "$work/purge.log")"
+left=$(comm -13 <(echo "$before") <(snapshot))
+[ -z "$left" ] || fail "after purge, left in the root: $left"
+grep -q '^_cug:' "$root/etc/passwd" || fail "purge removed the system user (Debian keeps it)"
+echo "ok: remove keeps the conffile and the store; purge leaves only the system user"
