@@ -62,6 +62,8 @@ Result<void> act_as_owner_of(const std::string& dir) {
     if (geteuid() != 0) return ok();
     struct stat st {};
     std::string place = dir;
+    while (place.size() > 1 && place.back() == '/')
+        place.pop_back();
     if (::stat(place.c_str(), &st) != 0) {
         if (errno != ENOENT) return ok();  // opening the store will say what is wrong
         const auto slash = place.find_last_of('/');

@@ -15,7 +15,7 @@ store="$WORK/state/store"
 
 expect 0 "$ADMIN_BIN" --store "$store" init --server-name owned --password-cost "$CHEAP"
 expect 0 with_password "pw-of-a-user" "$ADMIN_BIN" --store "$store" user add USER-A --password-fd 3
-expect 0 "$ADMIN_BIN" --store "$store" group add VPN1 --prefix 198.51.100.0/24
+expect 0 "$ADMIN_BIN" --store "$store/" group add VPN1 --prefix 198.51.100.0/24   # a trailing slash too
 others=$(find "$store" ! -uid "$uid" -printf '%p %u\n')
 [ -z "$others" ] || fail "files of the store not owned by $owner: $others"
 [ "$(stat -c %a "$store")" = 700 ] || fail "the store is $(stat -c %a "$store"), not 700"
