@@ -133,14 +133,33 @@ mount -t overlay overlay -o "lowerdir=$ns/etc:/etc" /etc
 mount -t overlay overlay -o "lowerdir=/run,upperdir=$ns/run-up,workdir=$ns/run-work" /run
 mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$ns/var-up,workdir=$ns/var-work" /var/lib
 install -d -m 0750 -o "$user" -g "$user" /run/cugd
+# Type=notify, as systemd does it: cugd is ready when it says READY=1 on
+# $NOTIFY_SOCKET, a socket of ours bound (open to _cug) before cugd starts.
 read -r -a argv <<< "$exec_start"
-setpriv --reuid="$user" --regid="$user" --clear-groups -- "${argv[@]}" 2> "$ns/cugd.log" &
-cugd=$!
+python3 - "$ns" "$user" "${argv[@]}" > "$ns/notified" 2>&1 <<'PY' || { echo "cugd never said READY=1: $(cat "$ns/notified" "$ns/cugd.log")"; exit 1; }
+import os, socket, subprocess, sys
+ns, user, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+path = os.path.join(ns, "notify")
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+os.chmod(path, 0o777)
+cugd = subprocess.Popen(["setpriv", "--reuid=" + user, "--regid=" + user, "--clear-groups", "--"] + argv,
+                        env=dict(os.environ, NOTIFY_SOCKET=path), stdin=subprocess.DEVNULL,
+                        stderr=open(os.path.join(ns, "cugd.log"), "w"))
+print("pid", cugd.pid, flush=True)
+s.settimeout(1)
+while True:
+    try:
+        print(s.recv(4096).decode(), flush=True)
+        break
+    except socket.timeout:
+        if cugd.poll() is not None:
+            sys.exit("cugd exited with status %d" % cugd.returncode)
+PY
+cugd=$(sed -n 's/^pid //p' "$ns/notified")
 trap 'kill $cugd 2>/dev/null || true' EXIT
-until [ -S /run/cugd/cugd.sock ]; do
-  kill -0 $cugd 2>/dev/null || { echo "cugd exited: $(cat "$ns/cugd.log")"; exit 1; }
-  sleep 0.05
-done
+grep -q "READY=1" "$ns/notified" || { echo "cugd's notification: $(cat "$ns/notified")"; exit 1; }
+[ -S /run/cugd/cugd.sock ] || { echo "READY=1 before the control socket"; exit 1; }
 grep -q "serving on port $(sed -n 's/^listen = 127.0.0.1://p' /etc/cug/cugd.conf)" "$ns/cugd.log" ||
   { echo "cugd did not take the port of /etc/cug/cugd.conf: $(cat "$ns/cugd.log")"; exit 1; }
 # The installed cug-admin, with its defaults only, finds the store and tells

@@ -212,6 +212,7 @@ expect 0 login 3 2 246802 passwd2-C
 card_pull C
 until_shows 3 'd["state"]' idle
 kill -0 "$watcher" 2>/dev/null || fail "cug-logout --watch stopped: $(cat "$WORK/watch-out")"
-for _ in $(seq 100); do [ "$(removed)" = $((before + 2)) ] && break; sleep 0.1; done
+# cugd writes the audit entry when the logout reaches it: wait for it (30 s at most).
+for _ in $(seq 300); do [ "$(removed)" = $((before + 2)) ] && break; pause_us 100000; done
 [ "$(removed)" = $((before + 2)) ] || fail "cug-logout --watch logged out $(( $(removed) - before )) times, not 2: $(cat "$WORK/watch-out")"
 pass "cug-logout --watch ends each session when its card leaves, and keeps watching"
