@@ -226,7 +226,8 @@ void add_card_commands(CLI::App& app, Context& ctx) {
     cmd->add_option("--new-puk-fd", enroll_args->new_puk_fd,
                     "read the new PUK from this descriptor (default: a random one, printed)");
     cmd->add_option("--attestation-ca", enroll_args->attestation_ca,
-                    "a trusted attestation root certificate (PEM); may repeat");
+                    "a trusted attestation root certificate (PEM); may repeat")
+        ->type_name("FILE");
     cmd->add_flag("--require-attestation", enroll_args->require_attestation,
                   "refuse cards whose keys cannot be attested");
     cmd->add_option("--certificate-days", enroll_args->certificate_days,

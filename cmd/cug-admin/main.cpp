@@ -64,14 +64,16 @@ int main(int argc, char** argv) {
     CLI::App app{"cug-admin: enroll users, groups and cards on a cug server"};
     app.name("cug-admin");
     app.set_version_flag("--version", "cug-admin 0.1.0");
-    app.add_option("--store", ctx.store_dir, "store directory ($CUG_STORE, /var/lib/cug/store)");
+    app.add_option("--store", ctx.store_dir, "store directory ($CUG_STORE, /var/lib/cug/store)")
+        ->type_name("DIR");
     app.add_option("--lock-timeout", ctx.lock_timeout,
                    "seconds to wait for another writer (default 10)")
         ->check(CLI::Range(0.0, 3600.0));
     app.add_option("--cugd-socket", ctx.cugd_socket,
                    fmt::format("cugd's control socket, told after a change ($CUG_CUGD_SOCKET, "
                                "{})",
-                               paths::cugd_socket));
+                               paths::cugd_socket))
+        ->type_name("PATH");
     app.require_subcommand(1);
     admin::add_init_command(app, ctx);
     admin::add_user_commands(app, ctx);

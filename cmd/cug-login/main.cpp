@@ -64,7 +64,9 @@ int main(int argc, char** argv) {
     app.add_option("--reader", reader, "card reader (or a unique part of its name)");
     app.add_option("--pin-fd", pin_fd, "read the PIN from this descriptor");
     app.add_option("--password-fd", password_fd, "read the password from this descriptor");
-    app.add_option("--socket-dir", socket_dir, "where cug-tun's socket is")->capture_default_str();
+    app.add_option("--socket-dir", socket_dir, "where cug-tun's socket is")
+        ->type_name("DIR")
+        ->capture_default_str();
     app.add_flag("--json", json, "print the result as JSON");
     if (auto status = cli::parse(app, argc, argv)) return *status;
     const auto socket = terminal::agent_socket(socket_dir, interface);

@@ -87,7 +87,9 @@ int main(int argc, char** argv) {
                  "keep watching: each session cug-tun gets ends when its card leaves its reader "
                  "(what cug-logout@.service runs)")
         ->excludes(wait_flag);
-    app.add_option("--socket-dir", socket_dir, "where cug-tun's socket is")->capture_default_str();
+    app.add_option("--socket-dir", socket_dir, "where cug-tun's socket is")
+        ->type_name("DIR")
+        ->capture_default_str();
     if (auto status = cli::parse(app, argc, argv)) return *status;
     const auto socket = terminal::agent_socket(socket_dir, interface);
     return cli::report("cug-logout", [&]() -> Result<void> {

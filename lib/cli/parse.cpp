@@ -1,4 +1,5 @@
 #include "cli/parse.hpp"
+#include "cli/completion.hpp"
 #include "cli/config.hpp"
 
 #include <regex>
@@ -27,6 +28,19 @@ std::string option_named(const std::string& message) {
 
 std::optional<int> parse(CLI::App& app, int argc, char** argv) {
     const std::string name = app.get_name();
+    // `PROGRAM completion SHELL`, before any configuration file is read.
+    if (argc >= 2 && std::string_view(argv[1]) == "completion") {
+        Result<std::string> script =
+            argc == 3 ? completion_script(app, argv[2])
+                      : Result<std::string>(
+                            make_error(Errc::usage, "completion needs one shell: bash or zsh"));
+        if (!script) {
+            fmt::print(stderr, "{}: {}\n", name, script.error().message);
+            return exit_status(Errc::usage);
+        }
+        fmt::print("{}", *script);
+        return 0;
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -27,6 +27,11 @@ usr/lib/tmpfiles.d/cug.conf 644
 usr/sbin/cug-admin 755
 usr/sbin/cug-tun 755
 usr/sbin/cugd 755
+usr/share/bash-completion/completions/cug-admin 644
+usr/share/bash-completion/completions/cug-login 644
+usr/share/bash-completion/completions/cug-logout 644
+usr/share/bash-completion/completions/cug-tun 644
+usr/share/bash-completion/completions/cugd 644
 usr/share/doc/cug/examples/cug0.conf 644
 usr/share/man/man1/cug-login.1 644
 usr/share/man/man1/cug-logout.1 644
@@ -34,7 +39,12 @@ usr/share/man/man5/cug.conf.5 644
 usr/share/man/man7/cug.7 644
 usr/share/man/man8/cug-admin.8 644
 usr/share/man/man8/cug-tun.8 644
-usr/share/man/man8/cugd.8 644"
+usr/share/man/man8/cugd.8 644
+usr/share/zsh/vendor-completions/_cug-admin 644
+usr/share/zsh/vendor-completions/_cug-login 644
+usr/share/zsh/vendor-completions/_cug-logout 644
+usr/share/zsh/vendor-completions/_cug-tun 644
+usr/share/zsh/vendor-completions/_cugd 644"
 got=$(cd "$root" && find . -type f -printf '%P %m\n' | LC_ALL=C sort)
 [ "$got" = "$want" ] || fail "the installed tree differs from what it should be:
 $(diff <(echo "$want") <(echo "$got") || true)"

@@ -44,13 +44,18 @@ doc() { printf 'usr/share/doc/%s/changelog.gz\nusr/share/doc/%s/copyright\n' "$1
 want_common="$( { printf '%s\n' usr/share/man/man5/cug.conf.5.gz usr/share/man/man7/cug.7.gz; doc cug-common; } | LC_ALL=C sort)"
 want_cugd="$( { printf '%s\n' etc/cug/cugd.conf lib/systemd/system/cugd.service \
   usr/lib/sysusers.d/cug.conf usr/lib/tmpfiles.d/cug.conf usr/sbin/cug-admin usr/sbin/cugd \
-  usr/share/lintian/overrides/cugd usr/share/man/man8/cug-admin.8.gz usr/share/man/man8/cugd.8.gz
+  usr/share/lintian/overrides/cugd usr/share/man/man8/cug-admin.8.gz usr/share/man/man8/cugd.8.gz \
+  usr/share/bash-completion/completions/cug-admin usr/share/bash-completion/completions/cugd \
+  usr/share/zsh/vendor-completions/_cug-admin usr/share/zsh/vendor-completions/_cugd
   doc cugd; } | LC_ALL=C sort)"
 want_terminal="$( { printf '%s\n' lib/systemd/system/cug-logout@.service lib/systemd/system/cug-tun@.service \
   lib/udev/rules.d/90-cug-logout.rules usr/bin/cug-login usr/bin/cug-logout usr/sbin/cug-tun \
   usr/share/doc/cug-terminal/examples/cug0.conf usr/share/lintian/overrides/cug-terminal \
   usr/share/man/man1/cug-login.1.gz \
-  usr/share/man/man1/cug-logout.1.gz usr/share/man/man8/cug-tun.8.gz
+  usr/share/man/man1/cug-logout.1.gz usr/share/man/man8/cug-tun.8.gz \
+  usr/share/bash-completion/completions/cug-login usr/share/bash-completion/completions/cug-logout \
+  usr/share/bash-completion/completions/cug-tun usr/share/zsh/vendor-completions/_cug-login \
+  usr/share/zsh/vendor-completions/_cug-logout usr/share/zsh/vendor-completions/_cug-tun
   doc cug-terminal; } | LC_ALL=C sort)"
 for pair in "cug-common_${version}_all:$want_common" "cugd_${version}_$arch:$want_cugd" \
             "cug-terminal_${version}_$arch:$want_terminal"; do
