@@ -8,6 +8,7 @@
 #include "core/paths.hpp"
 #include "core/time.hpp"
 #include "dataplane/tun.hpp"
+#include "metrics/http.hpp"
 #include "terminal/agent.hpp"
 #include "wire/json.hpp"
 
@@ -177,6 +178,7 @@ int main(int argc, char** argv) {
         ->check(cli::checked(&dataplane::check_interface_name))
         ->trigger_on_parse();
     app.add_option("--socket-dir", socket_dir, "where the local socket goes")
+        ->type_name("DIR")
         ->capture_default_str();
     app.add_option("--port", config.dataplane.port, "UDP port of the data plane (0: any free port)")
         ->capture_default_str();
@@ -192,12 +194,19 @@ int main(int argc, char** argv) {
                  "plain packets on the device: no TCP segmentation offload, no UDP GSO");
     app.add_option("--user", config.user,
                    "after set-up, run as this user keeping only CAP_NET_ADMIN");
+    std::string metrics_at;
+    app.add_option("--metrics", metrics_at,
+                   "serve Prometheus metrics at /metrics on PORT of loopback, or ADDRESS:PORT "
+                   "(default: not at all)")
+        ->type_name("[ADDRESS:]PORT")
+        ->check(cli::checked(&metrics::parse_listen));
     auto* show_cmd =
         app.add_subcommand("show", "show the session, its groups and peers (no secrets)");
     show_cmd->add_flag("--json", json, "print JSON");
     if (auto status = cli::parse(app, argc, argv)) return *status;
     config.socket_dir = socket_dir;
     config.dataplane.offload = !no_offload;
+    if (!metrics_at.empty()) config.metrics = *metrics::parse_listen(metrics_at);  // checked
     if (*show_cmd)
         return cli::report("cug-tun",
                            show(terminal::agent_socket(config.socket_dir, config.interface), json));

@@ -4,6 +4,7 @@
 #include "cli/program.hpp"
 #include "cli/service.hpp"
 #include "core/paths.hpp"
+#include "metrics/http.hpp"
 #include "server/daemon.hpp"
 
 #include <CLI/CLI.hpp>
@@ -26,16 +27,20 @@ int main(int argc, char** argv) {
     std::int64_t rotate = 3600;
     std::string max_startups = "256:30:1024";
     unsigned per_source_startups = 16;
+    std::string metrics_at;
 
     CLI::App app{"cugd: the cug management server"};
     app.name("cugd");
     app.set_version_flag("--version", "cugd 0.1.0");
     cli::add_config(app, std::string(paths::conf_dir) + "/cugd.conf");
-    app.add_option("--store", store_dir, "store directory ($CUG_STORE, /var/lib/cug/store)");
+    app.add_option("--store", store_dir, "store directory ($CUG_STORE, /var/lib/cug/store)")
+        ->type_name("DIR");
     app.add_option("--listen", listen, "address and port of the control channel (TLS 1.3)")
         ->check(cli::checked(&net::Endpoint::parse))
         ->capture_default_str();
-    app.add_option("--control-socket", control, "local key=value socket")->capture_default_str();
+    app.add_option("--control-socket", control, "local key=value socket")
+        ->type_name("PATH")
+        ->capture_default_str();
     app.add_option("--session-hours", session_hours, "longest session")
         ->check(CLI::Range(0.01, 168.0))
         ->capture_default_str();
@@ -67,6 +72,11 @@ int main(int argc, char** argv) {
     app.add_option("--per-source-startups", per_source_startups,
                    "such connections from one address at once (0: no limit)")
         ->capture_default_str();
+    app.add_option("--metrics", metrics_at,
+                   "serve Prometheus metrics at /metrics on PORT of loopback, or ADDRESS:PORT "
+                   "(default: not at all)")
+        ->type_name("[ADDRESS:]PORT")
+        ->check(cli::checked(&metrics::parse_listen));
     if (auto status = cli::parse(app, argc, argv)) return *status;
     return cli::report("cugd", [&]() -> Result<void> {
         server::DaemonConfig config;
@@ -83,8 +93,13 @@ int main(int argc, char** argv) {
         config.rotate_seconds = rotate;
         config.first_rotation = std::min<std::int64_t>(60, rotate);
         config.startups = CUG_TRY(server::parse_startups(max_startups, per_source_startups));
+        if (!metrics_at.empty()) config.metrics = CUG_TRY(metrics::parse_listen(metrics_at));
+        const auto metrics_endpoint = config.metrics;
         auto daemon = CUG_TRY(server::Daemon::create(std::move(config)));
         fmt::print(stderr, "cugd: serving on port {}\n", daemon->port());
+        if (metrics_endpoint)
+            fmt::print(stderr, "cugd: metrics on http://{}/metrics\n",
+                       metrics_endpoint->to_string());
         cli::notify_ready(fmt::format("serving on port {}", daemon->port()));
         return daemon->run();
     }());

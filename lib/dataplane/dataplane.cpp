@@ -127,6 +127,11 @@ class Impl final : public DataPlane {
     std::atomic<bool> stopping_{false};
     std::shared_ptr<const Table> table_ = std::make_shared<Table>();
     std::array<std::atomic<std::uint64_t>, drop_reasons> agent_drops_{};  // count()
+    // What the pairs that ended had counted, per group; taken with the table
+    // under one lock so that stats() (any thread) never sees a pair's
+    // traffic twice or not at all.
+    mutable std::mutex stats_mutex_;
+    std::map<std::string, GroupStats> retired_;
     // Every key held, so that none starts from counter 0 twice (keys.hpp).
     std::shared_ptr<KeyLedger> ledger_ = KeyLedger::create();
     // The agent thread's own records.
@@ -266,8 +271,23 @@ Result<void> Impl::update(const View& view) {
         next->by_index.emplace(next->pairs[i].recv_index, i);
         next->by_address.emplace(key_of(next->pairs[i].peer_address), i);
     }
-    std::atomic_store_explicit(&table_, std::shared_ptr<const Table>(std::move(next)),
-                               std::memory_order_release);
+    {
+        std::set<const Counters*> kept;
+        for (const auto& p : next->pairs)
+            kept.insert(p.counters.get());
+        std::lock_guard lock(stats_mutex_);
+        for (const auto& p : old->pairs) {
+            if (kept.count(p.counters.get())) continue;
+            GroupStats& g = retired_[p.group];
+            g.group = p.group;
+            g.rx_bytes += p.counters->rx_bytes.load(std::memory_order_relaxed);
+            g.tx_bytes += p.counters->tx_bytes.load(std::memory_order_relaxed);
+            g.rx_packets += p.counters->rx_packets.load(std::memory_order_relaxed);
+            g.tx_packets += p.counters->tx_packets.load(std::memory_order_relaxed);
+        }
+        std::atomic_store_explicit(&table_, std::shared_ptr<const Table>(std::move(next)),
+                                   std::memory_order_release);
+    }
     ledger_->prune(now);
 
     // The device's addresses follow the groups.
@@ -311,18 +331,34 @@ Stats Impl::stats() const {
         for (const auto& w : workers_)
             s.drops[i] += w->drops[i].load(std::memory_order_relaxed);
     }
-    for (const auto& p : table()->pairs) {
+    std::map<std::string, GroupStats> groups;
+    std::shared_ptr<const Table> now;
+    {
+        std::lock_guard lock(stats_mutex_);
+        groups = retired_;
+        now = table();
+    }
+    for (const auto& p : now->pairs) {
         PeerStats ps;
         ps.user = p.user;
         ps.group = p.group;
+        ps.address = p.peer_address;
         ps.rx_bytes = p.counters->rx_bytes.load(std::memory_order_relaxed);
         ps.tx_bytes = p.counters->tx_bytes.load(std::memory_order_relaxed);
         ps.rx_packets = p.counters->rx_packets.load(std::memory_order_relaxed);
         ps.tx_packets = p.counters->tx_packets.load(std::memory_order_relaxed);
         ps.last_rx = p.counters->last_rx.load(std::memory_order_relaxed);
         ps.last_tx = p.counters->last_tx.load(std::memory_order_relaxed);
+        GroupStats& g = groups[p.group];
+        g.group = p.group;
+        g.rx_bytes += ps.rx_bytes;
+        g.tx_bytes += ps.tx_bytes;
+        g.rx_packets += ps.rx_packets;
+        g.tx_packets += ps.tx_packets;
         s.peers.push_back(std::move(ps));
     }
+    for (auto& [name, g] : groups)
+        s.groups.push_back(std::move(g));
     return s;
 }
 

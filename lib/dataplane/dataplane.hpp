@@ -86,10 +86,20 @@ enum class Drop : unsigned {
 inline constexpr std::size_t drop_reasons = static_cast<std::size_t>(Drop::count_);
 const char* drop_name(Drop reason);
 
+// A pair's counters belong to the peer's session: a new session (or new
+// receiver indices) starts them again from 0.
 struct PeerStats {
     std::string user, group;
+    net::Address address;  // the peer's in the group
     std::uint64_t rx_bytes = 0, tx_bytes = 0, rx_packets = 0, tx_packets = 0;
     std::int64_t last_rx = 0, last_tx = 0;  // unix seconds, 0: never
+};
+
+// A group's traffic since the data plane opened, over every pair it ever had
+// (never going back: the counters of pairs that ended are kept).
+struct GroupStats {
+    std::string group;
+    std::uint64_t rx_bytes = 0, tx_bytes = 0, rx_packets = 0, tx_packets = 0;
 };
 
 struct Stats {
@@ -99,6 +109,7 @@ struct Stats {
     std::uint16_t port = 0;
     std::array<std::uint64_t, drop_reasons> drops{};
     std::vector<PeerStats> peers;
+    std::vector<GroupStats> groups;  // by name
 };
 
 class DataPlane {
@@ -116,6 +127,7 @@ class DataPlane {
     virtual Result<void> update(const View& view) = 0;
     // The session ended: every key goes, and the device's addresses.
     virtual void clear() = 0;
+    // Safe from any thread (the metrics server's too).
     virtual Stats stats() const = 0;
 
     virtual std::uint16_t port() const = 0;

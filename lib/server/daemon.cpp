@@ -103,6 +103,11 @@ Result<void> DaemonImpl::start() {
     CUG_CHECK(open_listener());
     CUG_CHECK(open_udp());
     CUG_CHECK(open_control_socket());
+    metrics_.start_time = started_;
+    if (config_.metrics) {
+        metrics_server_ = CUG_TRY(metrics::Server::bind(*config_.metrics));
+        CUG_CHECK(metrics_server_->start([this] { return metrics_.render(); }));
+    }
     handshakes_ = CUG_TRY(HandshakePool::start(config_.tls_workers, handshake_fd_, tls_));
     workers_ = CUG_TRY(Workers::start(config_.tls_workers, work_fd_));
     hashers_ = CUG_TRY(Workers::start(config_.hash_workers, done_fd_));
@@ -116,6 +121,7 @@ Result<void> DaemonImpl::start() {
     next_rotation_ = started_ + config_.first_rotation;
     generation_ = CUG_TRY(
         store_.read([](store::ReadTxn& t) -> Result<std::uint64_t> { return t.generation(); }));
+    update_gauges();
     return ok();
 }
 
@@ -129,7 +135,7 @@ void DaemonImpl::accept_terminals() {
         int on = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         const net::Endpoint peer = net::endpoint_from_sockaddr(&ss);
-        if (!admit_startup(peer.address)) {
+        if (!admit_startup(peer.address)) {  // counted there, by which cap
             ::close(fd);  // before any TLS: a refused connection costs next to nothing
             noise_.note(peer.address, NoiseLog::Kind::connection_refused, unix_now());
             continue;
@@ -140,19 +146,23 @@ void DaemonImpl::accept_terminals() {
 
 bool DaemonImpl::admit_startup(const net::Address& source) {
     const auto& caps = config_.startups;
-    if (startups_ >= caps.full) return false;
+    auto refuse = [this](ServerMetrics::Refused why) {
+        ServerMetrics::add(metrics_.refused, why);
+        return false;
+    };
+    if (startups_ >= caps.full) return refuse(ServerMetrics::Refused::full);
     if (startups_ >= caps.start) {
         // From `rate` percent at `start` to 100 at `full`, as OpenSSH does.
         const unsigned span = caps.full - caps.start;
         const unsigned chance = caps.rate + (100 - caps.rate) *
                                                 static_cast<unsigned>(startups_ - caps.start) /
                                                 std::max(span, 1u);
-        if (crypto::random_u64() % 100 < chance) return false;
+        if (crypto::random_u64() % 100 < chance) return refuse(ServerMetrics::Refused::startups);
     }
     unsigned& mine = startups_by_source_[source];
     if (caps.per_source != 0 && mine >= caps.per_source) {
         if (mine == 0) startups_by_source_.erase(source);
-        return false;
+        return refuse(ServerMetrics::Refused::per_source);
     }
     ++mine;
     ++startups_;
@@ -174,12 +184,16 @@ void DaemonImpl::adopt_handshakes() {
     for (const auto& peer : handshakes_->take_dropped()) {
         release_startup(peer.address);
         noise_.note(peer.address, NoiseLog::Kind::handshake_failed, unix_now());
+        ++metrics_.handshakes_failed;
     }
     for (auto& e : handshakes_->take()) {
         const int fd = e.tls.fd();
         auto c = std::make_unique<Channel>(next_serial_++, std::move(e.tls), e.peer);
         c->deadline = e.deadline;
         channels_[fd] = std::move(c);
+        ++metrics_.handshakes;
+        ++metrics_.channels_opened;
+        metrics_.handshake_seconds.observe(e.seconds);
         watch(fd, EPOLLIN);
         on_channel(fd, EPOLLIN);  // the first message may be here already
     }
@@ -246,6 +260,7 @@ void DaemonImpl::dispatch(Channel& c, const wire::Message& m) {
 void DaemonImpl::apply(Channel& c, LoginStep step) {
     for (auto& s : step.send)
         c.out += s;
+    if (!step.refused.empty()) metrics_.login_refused(step.refused);
     if (step.close) c.close_after = true;
     if (step.verify) {
         c.hashing = true;
@@ -254,8 +269,11 @@ void DaemonImpl::apply(Channel& c, LoginStep step) {
         const std::uint64_t serial = c.serial;
         hashers_->submit([this, check, fd, serial]() -> Workers::Continuation {
             // On a hash thread: nothing of the loop's is touched here.
+            const auto began = std::chrono::steady_clock::now();
             auto match = std::make_shared<Result<bool>>(
                 crypto::verify_password(check->phc, check->password.view()));
+            metrics_.password_seconds.observe(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
             check->password.clear();
             return [this, match, fd, serial] {
                 auto found = channels_.find(fd);
@@ -270,6 +288,7 @@ void DaemonImpl::apply(Channel& c, LoginStep step) {
     if (step.replaced) {
         // Its registration is gone with the new one's; its peers forget it
         // now and learn the new terminal when that acknowledges.
+        ServerMetrics::add(metrics_.ended, ServerMetrics::Ended::replaced);
         announce_down(step.replaced->user, Known(*step.replaced), {});
         known_.erase(step.replaced->user);
         away_.erase(step.replaced->user);
@@ -281,6 +300,7 @@ void DaemonImpl::apply(Channel& c, LoginStep step) {
         // resumes the session on its own channel and acknowledges it.
         heard_[step.registered->user] = unix_now();
         c.close_after = true;
+        ServerMetrics::add(metrics_.logins, ServerMetrics::Login::ok);
     }
 }
 
@@ -350,7 +370,11 @@ void DaemonImpl::tick() {
     for (auto& [fd, c] : channels_) {
         const auto heard = c->user.empty() ? heard_.end() : heard_.find(c->user);
         const bool idle = heard != heard_.end() && now - heard->second > config_.idle_seconds;
-        if ((c->deadline && now > c->deadline) || idle) late.push_back(fd);
+        if ((c->deadline && now > c->deadline) || idle) {
+            late.push_back(fd);
+            if (c->login && !c->login->finished())
+                ServerMetrics::add(metrics_.logins, ServerMetrics::Login::timed_out);
+        }
     }
     for (int fd : late)
         close_channel(fd);
@@ -372,7 +396,22 @@ void DaemonImpl::tick() {
                 names.push_back(g.name);
         rotate(names);
     }
+    update_gauges();
     last_tick_ = now;
+}
+
+void DaemonImpl::update_gauges() {
+    auto set = [](std::atomic<std::uint64_t>& gauge, std::size_t value) {
+        gauge.store(value, std::memory_order_relaxed);
+    };
+    set(metrics_.sessions, known_.size());
+    set(metrics_.sessions_connected, live_.size());
+    set(metrics_.sessions_away, away_.size());
+    set(metrics_.channels, channels_.size());
+    set(metrics_.startups, startups_);
+    set(metrics_.handshakes_pending, handshakes_->pending());
+    set(metrics_.backoff_sources, sources_.size());
+    set(metrics_.rotations_pending, rotations_.size());
 }
 
 Result<void> DaemonImpl::run() {

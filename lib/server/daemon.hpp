@@ -41,6 +41,8 @@ struct DaemonConfig {
     // A channel whose terminal does not read what cugd writes is closed when
     // this much waits (it resumes and gets a sync).
     std::size_t max_output = std::size_t{32} << 20;
+    // Where to serve Prometheus' /metrics (none: not at all).
+    std::optional<net::Endpoint> metrics;
 };
 
 // A request on the control socket, checked whole (the command, every key

@@ -10,11 +10,13 @@
 
 #include "core/time.hpp"
 #include "crypto/random.hpp"
+#include "metrics/http.hpp"
 #include "net/local.hpp"
 #include "net/tls.hpp"
 #include "protocol/session.hpp"
 #include "server/bundle.hpp"
 #include "server/handshakes.hpp"
+#include "server/metrics.hpp"
 #include "server/noise.hpp"
 #include "server/workers.hpp"
 #include "wire/text.hpp"
@@ -202,6 +204,12 @@ class DaemonImpl final : public Daemon {
 
     // Argon2id runs here, as many at once as it has threads.
     std::unique_ptr<Workers> hashers_;
+
+    // What /metrics shows (server/metrics.hpp), and its server if
+    // configured: declared last, so that it stops first.
+    ServerMetrics metrics_;
+    std::unique_ptr<metrics::Server> metrics_server_;
+    void update_gauges();
 };
 
 }  // namespace cug::server

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -25,9 +26,11 @@ struct Job {
     std::optional<net::TlsStream> tls;
     net::Endpoint peer;
     std::int64_t deadline = 0;
+    std::chrono::steady_clock::time_point began;  // the first bytes
 
     Job(int f, net::Endpoint p, std::int64_t d) : fd(f), peer(p), deadline(d) {}
-    Job(Job&& o) noexcept : fd(o.fd), tls(std::move(o.tls)), peer(o.peer), deadline(o.deadline) {
+    Job(Job&& o) noexcept
+        : fd(o.fd), tls(std::move(o.tls)), peer(o.peer), deadline(o.deadline), began(o.began) {
         o.fd = -1;
     }
     Job& operator=(Job&&) = delete;
@@ -96,6 +99,7 @@ struct HandshakePool::Impl {
                     return drop(it);
                 }
                 job.tls.emplace(std::move(*made));
+                job.began = std::chrono::steady_clock::now();
             }
             auto wait = job.tls->handshake();
             if (!wait) return drop(it);
@@ -103,7 +107,9 @@ struct HandshakePool::Impl {
                 epoll_ctl(w.epoll_fd, EPOLL_CTL_DEL, it->first, nullptr);
                 {
                     std::lock_guard lock(done_mutex);
-                    done.push_back({std::move(*job.tls), job.peer, job.deadline});
+                    const std::chrono::duration<double> took =
+                        std::chrono::steady_clock::now() - job.began;
+                    done.push_back({std::move(*job.tls), job.peer, job.deadline, took.count()});
                 }
                 mine.erase(it);
                 --pending;

@@ -26,6 +26,7 @@ class HandshakePool {
         net::TlsStream tls;
         net::Endpoint peer;
         std::int64_t deadline;  // unix seconds, as given to add()
+        double seconds;         // from the first bytes to the end of the handshake
     };
 
     // `threads` >= 1; the pool writes to the eventfd `notify` whenever

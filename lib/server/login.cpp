@@ -67,6 +67,7 @@ LoginStep Login::refuse(std::string_view reason, std::string_view audit_detail,
     if (retry_after) (void)m.add_u64("retry_after", static_cast<std::uint64_t>(*retry_after));
     step.send.push_back(m.encode());
     step.close = true;
+    step.refused = std::string(reason);
     // Before the card proof anyone can make cugd refuse, as often as they
     // like: that is counted, not written one by one.
     if (!proven_ && noise_) {

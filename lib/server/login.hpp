@@ -74,6 +74,7 @@ struct LoginStep {
     bool close = false;                      // close the channel after sending
     std::optional<store::Session> replaced;  // a previous session of the user, to end
     std::optional<store::Session> registered;
+    std::string refused;  // the reason, when this step refuses the login
 };
 
 class Login {

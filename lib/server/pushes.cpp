@@ -7,6 +7,7 @@ namespace cug::server {
 void DaemonImpl::push(const std::string& user, const wire::Message& inner) {
     Channel* c = live_channel(user);
     if (!c || c->push_key.empty()) return;  // it gets the whole picture when it resumes
+    metrics_.pushed(inner.get("type").value_or(""));
     if (c->sync_pending) {
         c->held += protocol::seal_push(c->push_key.view(), ++c->push_seq, inner);
         return;
@@ -54,6 +55,7 @@ void DaemonImpl::send_sync(Channel& c, const store::Session& session) {
                 return;
             }
             ch.out += sealed;
+            ServerMetrics::add(metrics_.pushes, ServerMetrics::Push::sync);
             ch.out += ch.held;
             ch.held.clear();
             flush(ch);
@@ -146,6 +148,7 @@ void DaemonImpl::rotate(const std::vector<std::string>& names) {
         fmt::print(stderr, "cugd: rotating epochs: {}\n", rotated.error().message);
         return;
     }
+    metrics_.rotations += rotated->size();
     const std::int64_t now = unix_now();
     for (const store::Group& g : *rotated) {
         std::map<std::string, std::vector<protocol::BundlePeer>> keys;
@@ -208,6 +211,7 @@ void DaemonImpl::finish_rotations(std::int64_t now) {
         auto r = rotations_.find(group);
         if (r == rotations_.end()) continue;
         const auto silent = r->second.waiting;
+        metrics_.rotation_timeouts += silent.size();
         // Ending a session takes it out of the rotation (end_session).
         for (const auto& user : silent)
             end_session(user, "session.expired",

@@ -21,6 +21,7 @@ void DaemonImpl::on_session_message(Channel& c, const wire::Message& m) {
                               *proof)) {
             noise_.note(c.peer.address, NoiseLog::Kind::resume_refused, now,
                         session ? session->user : "");
+            ++metrics_.resumes_refused;
             c.out += one("refused", {{"reason", "failed"}});
             c.close_after = true;
             return;
@@ -38,6 +39,7 @@ void DaemonImpl::on_session_message(Channel& c, const wire::Message& m) {
         heard_[c.user] = now;
         known_.insert_or_assign(c.user, Known(*session));
         c.out += one("resumed", {{"expires", std::to_string(session->expires)}});
+        ++metrics_.resumes;
         send_sync(c, *session);
         push_away_peers(c.user);
         if (away_.erase(c.user)) tell_presence(c.user, false);
@@ -193,12 +195,23 @@ void DaemonImpl::end_session(const std::string& user, std::string_view action,
                              std::string_view detail, std::string_view tell) {
     std::optional<Known> session;
     if (auto k = known_.find(user); k != known_.end()) session = k->second;
+    bool registered = false;
     auto ended = store_.write([&](store::WriteTxn& t) -> Result<void> {
         auto current = CUG_TRY(t.find_session(user));
         if (!current) return ok();  // already gone (cug-admin removed the user)
         session.emplace(*current);
+        registered = true;
         return t.end_session(user, action, detail);
     });
+    if (ended && registered) {
+        using Ended = ServerMetrics::Ended;
+        const Ended why = action == "session.logout"    ? Ended::logout
+                          : action == "session.absent"  ? Ended::absent
+                          : action == "session.kicked"  ? Ended::kicked
+                          : action == "session.expired" ? Ended::expired
+                                                        : Ended::revoked;
+        ServerMetrics::add(metrics_.ended, why);
+    }
     if (!ended) fmt::print(stderr, "cugd: ending {}'s session: {}\n", user, ended.error().message);
     if (session) {
         announce_down(user, *session, {});

@@ -4,10 +4,12 @@
 #include "cli/program.hpp"
 #include "core/time.hpp"
 #include "dataplane/packet.hpp"
+#include "metrics/http.hpp"
 #include "net/local.hpp"
 #include "protocol/session.hpp"
 #include "terminal/held_session.hpp"
 #include "terminal/link.hpp"
+#include "terminal/metrics.hpp"
 #include "wire/text.hpp"
 
 #include <poll.h>
@@ -162,6 +164,8 @@ class AgentImpl final : public Agent {
     // A presence signature being made, for the link it was asked on.
     std::shared_ptr<PresenceJob> presence_;
     std::uint64_t presence_link_ = 0;
+    // Last: it stops before the data plane it reads goes.
+    std::unique_ptr<metrics::Server> metrics_server_;
 };
 
 const char* AgentImpl::phase_name(Phase p) {
@@ -200,8 +204,13 @@ Result<void> AgentImpl::start() {
     // peers must send to.
     config_.dataplane.interface = config_.interface;
     dataplane_ = CUG_TRY(dataplane::DataPlane::open(config_.dataplane));
+    if (config_.metrics) metrics_server_ = CUG_TRY(metrics::Server::bind(*config_.metrics));
     if (!config_.user.empty()) CUG_CHECK(cli::drop_privileges(config_.user, true));
     CUG_CHECK(dataplane_->start_workers());
+    // Its thread starts with SIGTERM blocked, as the workers' do.
+    if (metrics_server_)
+        CUG_CHECK(metrics_server_->start(
+            [plane = dataplane_.get()] { return render_metrics(plane->stats(), unix_now()); }));
     return ok();
 }
 

@@ -18,11 +18,13 @@
 #include "core/paths.hpp"
 #include "core/result.hpp"
 #include "dataplane/dataplane.hpp"
+#include "net/address.hpp"
 #include "terminal/login.hpp"
 
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace cug::terminal {
@@ -35,6 +37,9 @@ struct AgentConfig {
     std::string user;
     std::chrono::seconds keepalive{25};
     std::chrono::seconds max_backoff{30};
+    // Where to serve Prometheus' /metrics (none: not at all); bound before
+    // privileges are dropped.
+    std::optional<net::Endpoint> metrics;
 };
 
 std::filesystem::path agent_socket(const std::filesystem::path& dir, const std::string& interface);
