@@ -2,6 +2,7 @@
 #include "card/pcsc.hpp"
 #include "cli/parse.hpp"
 #include "cli/program.hpp"
+#include "core/log.hpp"
 #include "core/paths.hpp"
 #include "terminal/agent.hpp"
 
@@ -55,10 +56,12 @@ Result<void> watch(const std::filesystem::path& socket) {
             std::this_thread::sleep_for(std::chrono::seconds(1));
             continue;
         }
+        log::event(log::Priority::debug, "watching", {{"reader", *reader}});
         for (;;) {
             auto gone =
                 context.wait_for(*reader, card::CardPresence::absent, std::chrono::seconds(2));
             if (gone) {
+                log::event(log::Priority::notice, "card_removed", {{"reader", *reader}});
                 CUG_CHECK(logout(socket, "card removed"));
                 break;
             }
@@ -90,7 +93,10 @@ int main(int argc, char** argv) {
     app.add_option("--socket-dir", socket_dir, "where cug-tun's socket is")
         ->type_name("DIR")
         ->capture_default_str();
+    bool verbose = false;
+    app.add_flag("-v,--verbose", verbose, "with --wait or --watch: log debug events too");
     if (auto status = cli::parse(app, argc, argv)) return *status;
+    log::setup("cug-logout", verbose, "interface", interface);
     const auto socket = terminal::agent_socket(socket_dir, interface);
     return cli::report("cug-logout", [&]() -> Result<void> {
         if (keep_watching) return watch(socket);
@@ -104,7 +110,9 @@ int main(int argc, char** argv) {
             if (!r) return make_error(Errc::unavailable, "no session to watch; give --reader");
             watched = *r;
         }
+        log::event(log::Priority::debug, "watching", {{"reader", watched}});
         CUG_CHECK(wait_for_removal(context, watched));
+        log::event(log::Priority::notice, "card_removed", {{"reader", watched}});
         return logout(socket, "card removed");
     }());
 }

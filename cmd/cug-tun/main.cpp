@@ -5,6 +5,7 @@
 #include "cli/parse.hpp"
 #include "cli/program.hpp"
 #include "cli/service.hpp"
+#include "core/log.hpp"
 #include "core/paths.hpp"
 #include "core/time.hpp"
 #include "dataplane/tun.hpp"
@@ -200,10 +201,13 @@ int main(int argc, char** argv) {
                    "(default: not at all)")
         ->type_name("[ADDRESS:]PORT")
         ->check(cli::checked(&metrics::parse_listen));
+    bool verbose = false;
+    app.add_flag("-v,--verbose", verbose, "log debug events too");
     auto* show_cmd =
         app.add_subcommand("show", "show the session, its groups and peers (no secrets)");
     show_cmd->add_flag("--json", json, "print JSON");
     if (auto status = cli::parse(app, argc, argv)) return *status;
+    log::setup("cug-tun", verbose, "interface", config.interface);
     config.socket_dir = socket_dir;
     config.dataplane.offload = !no_offload;
     if (!metrics_at.empty()) config.metrics = *metrics::parse_listen(metrics_at);  // checked
@@ -213,7 +217,9 @@ int main(int argc, char** argv) {
     return cli::report("cug-tun", [&]() -> Result<void> {
         auto agent = CUG_TRY(terminal::Agent::create(config));
         const auto socket = terminal::agent_socket(config.socket_dir, config.interface).string();
-        fmt::print(stderr, "cug-tun: {} ready on {}\n", config.interface, socket);
+        log::event(
+            log::Priority::info, "started",
+            {{"socket", socket}, {"metrics", config.metrics ? config.metrics->to_string() : ""}});
         cli::notify_ready(fmt::format("{} ready on {}", config.interface, socket));
         return agent->run();
     }());

@@ -3,6 +3,7 @@
 #include "cli/parse.hpp"
 #include "cli/program.hpp"
 #include "cli/service.hpp"
+#include "core/log.hpp"
 #include "core/paths.hpp"
 #include "metrics/http.hpp"
 #include "server/daemon.hpp"
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
     std::string max_startups = "256:30:1024";
     unsigned per_source_startups = 16;
     std::string metrics_at;
+    bool verbose = false;
 
     CLI::App app{"cugd: the cug management server"};
     app.name("cugd");
@@ -77,7 +79,9 @@ int main(int argc, char** argv) {
                    "(default: not at all)")
         ->type_name("[ADDRESS:]PORT")
         ->check(cli::checked(&metrics::parse_listen));
+    app.add_flag("-v,--verbose", verbose, "log debug events too (every push, refused connection)");
     if (auto status = cli::parse(app, argc, argv)) return *status;
+    log::setup("cugd", verbose);
     return cli::report("cugd", [&]() -> Result<void> {
         server::DaemonConfig config;
         config.store_dir = store_dir;
@@ -96,10 +100,11 @@ int main(int argc, char** argv) {
         if (!metrics_at.empty()) config.metrics = CUG_TRY(metrics::parse_listen(metrics_at));
         const auto metrics_endpoint = config.metrics;
         auto daemon = CUG_TRY(server::Daemon::create(std::move(config)));
-        fmt::print(stderr, "cugd: serving on port {}\n", daemon->port());
-        if (metrics_endpoint)
-            fmt::print(stderr, "cugd: metrics on http://{}/metrics\n",
-                       metrics_endpoint->to_string());
+        log::event(log::Priority::info, "started",
+                   {{"port", daemon->port()},
+                    {"store", store_dir},
+                    {"control_socket", control},
+                    {"metrics", metrics_endpoint ? metrics_endpoint->to_string() : ""}});
         cli::notify_ready(fmt::format("serving on port {}", daemon->port()));
         return daemon->run();
     }());

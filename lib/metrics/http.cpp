@@ -72,8 +72,10 @@ Result<std::unique_ptr<Server>> Server::bind(const net::Endpoint& where) {
     if (ss.ss_family == AF_INET6)
         (void)::setsockopt(server->fd_, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
     if (::bind(server->fd_, reinterpret_cast<const sockaddr*>(&ss), length) != 0)
-        return make_error(errno == EACCES ? Errc::permission : Errc::os, "metrics on {}: {}",
-                          where.to_string(), std::strerror(errno));
+        return make_error(errno == EACCES                                 ? Errc::permission
+                          : errno == EADDRINUSE || errno == EADDRNOTAVAIL ? Errc::unavailable
+                                                                          : Errc::os,
+                          "metrics on {}: {}", where.to_string(), std::strerror(errno));
     if (::listen(server->fd_, 16) != 0)
         return make_error(Errc::os, "metrics on {}: {}", where.to_string(), std::strerror(errno));
     sockaddr_storage bound{};

@@ -37,6 +37,14 @@ std::string DaemonImpl::control_answer(const wire::Message& request) {
     if (auto checked = check_control_request(request); !checked)
         return error(checked.error().message);
     const std::string cmd(*request.get("cmd"));
+    if (cmd != "status" && cmd != "sessions") {  // what changes something is logged
+        auto or_empty = [&](std::string_view k) {
+            const std::string* v = request.find(k);
+            return v ? *v : std::string();
+        };
+        log::event(log::Priority::info, "control",
+                   {{"cmd", cmd}, {"user", or_empty("user")}, {"group", or_empty("group")}});
+    }
     if (cmd == "status") {
         auto sessions = store_.read([](store::ReadTxn& t) { return t.sessions(); });
         (void)reply.add_u64("uptime", static_cast<std::uint64_t>(unix_now() - started_));

@@ -146,8 +146,10 @@ void DaemonImpl::accept_terminals() {
 
 bool DaemonImpl::admit_startup(const net::Address& source) {
     const auto& caps = config_.startups;
-    auto refuse = [this](ServerMetrics::Refused why) {
+    auto refuse = [this, &source](ServerMetrics::Refused why) {
         ServerMetrics::add(metrics_.refused, why);
+        log::event(log::Priority::debug, "connection_refused",
+                   {{"source", source.to_string()}, {"reason", ServerMetrics::name(why)}});
         return false;
     };
     if (startups_ >= caps.full) return refuse(ServerMetrics::Refused::full);
@@ -185,6 +187,7 @@ void DaemonImpl::adopt_handshakes() {
         release_startup(peer.address);
         noise_.note(peer.address, NoiseLog::Kind::handshake_failed, unix_now());
         ++metrics_.handshakes_failed;
+        log::event(log::Priority::debug, "handshake_failed", {{"terminal", peer.to_string()}});
     }
     for (auto& e : handshakes_->take()) {
         const int fd = e.tls.fd();
@@ -260,7 +263,13 @@ void DaemonImpl::dispatch(Channel& c, const wire::Message& m) {
 void DaemonImpl::apply(Channel& c, LoginStep step) {
     for (auto& s : step.send)
         c.out += s;
-    if (!step.refused.empty()) metrics_.login_refused(step.refused);
+    if (!step.refused.empty()) {
+        metrics_.login_refused(step.refused);
+        log::event(log::Priority::warning, "login_refused",
+                   {{"user", c.login ? c.login->user() : ""},
+                    {"terminal", c.peer.to_string()},
+                    {"reason", step.refused}});
+    }
     if (step.close) c.close_after = true;
     if (step.verify) {
         c.hashing = true;
@@ -289,6 +298,8 @@ void DaemonImpl::apply(Channel& c, LoginStep step) {
         // Its registration is gone with the new one's; its peers forget it
         // now and learn the new terminal when that acknowledges.
         ServerMetrics::add(metrics_.ended, ServerMetrics::Ended::replaced);
+        log::event(log::Priority::notice, "session_ended",
+                   {{"user", step.replaced->user}, {"reason", "replaced"}});
         announce_down(step.replaced->user, Known(*step.replaced), {});
         known_.erase(step.replaced->user);
         away_.erase(step.replaced->user);
@@ -301,6 +312,13 @@ void DaemonImpl::apply(Channel& c, LoginStep step) {
         heard_[step.registered->user] = unix_now();
         c.close_after = true;
         ServerMetrics::add(metrics_.logins, ServerMetrics::Login::ok);
+        std::string groups;
+        for (const auto& [group, index] : step.registered->indices)
+            groups += (groups.empty() ? "" : ",") + group;
+        log::event(log::Priority::notice, "login",
+                   {{"user", step.registered->user},
+                    {"terminal", c.peer.to_string()},
+                    {"groups", groups}});
     }
 }
 
@@ -359,7 +377,8 @@ void DaemonImpl::write_noise() {
     auto entries = noise_.take();
     if (auto written = store_.write([&](store::WriteTxn& t) { return t.record_noise(entries); });
         !written)
-        fmt::print(stderr, "cugd: writing the noise ring: {}\n", written.error().message);
+        log::event(log::Priority::err, "store_failed",
+                   {{"action", "noise_ring"}, {"error", written.error().message}});
 }
 
 void DaemonImpl::tick() {
@@ -372,8 +391,13 @@ void DaemonImpl::tick() {
         const bool idle = heard != heard_.end() && now - heard->second > config_.idle_seconds;
         if ((c->deadline && now > c->deadline) || idle) {
             late.push_back(fd);
-            if (c->login && !c->login->finished())
+            if (c->login && !c->login->finished()) {
                 ServerMetrics::add(metrics_.logins, ServerMetrics::Login::timed_out);
+                log::event(log::Priority::warning, "login_refused",
+                           {{"user", c->login->user()},
+                            {"terminal", c->peer.to_string()},
+                            {"reason", "timed_out"}});
+            }
         }
     }
     for (int fd : late)
@@ -382,6 +406,7 @@ void DaemonImpl::tick() {
         store_.read([](store::ReadTxn& t) -> Result<std::uint64_t> { return t.generation(); });
     if (generation && *generation != generation_) {
         generation_ = *generation;
+        log::event(log::Priority::debug, "store_changed", {{"generation", generation_}});
         reconcile();
     }
     expire_sessions(now);
@@ -440,6 +465,8 @@ Result<void> DaemonImpl::run() {
                 signalfd_siginfo info;
                 (void)!::read(signal_fd_, &info, sizeof info);
                 stopping_ = true;
+                log::event(log::Priority::notice, "stopping",
+                           {{"signal", sigabbrev_np(static_cast<int>(info.ssi_signo))}});
             } else {
                 on_channel(fd, events[i].events);
             }

@@ -8,6 +8,7 @@
 
 #include "server/daemon.hpp"
 
+#include "core/log.hpp"
 #include "core/time.hpp"
 #include "crypto/random.hpp"
 #include "metrics/http.hpp"

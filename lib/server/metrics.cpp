@@ -48,6 +48,14 @@ void ServerMetrics::login_refused(std::string_view reason) {
     add(logins, Login::failed);
 }
 
+std::string_view ServerMetrics::name(Refused why) {
+    return refused_names[static_cast<std::size_t>(why)];
+}
+
+std::string_view ServerMetrics::name(Ended why) {
+    return ended_names[static_cast<std::size_t>(why)];
+}
+
 void ServerMetrics::pushed(std::string_view type) {
     const std::string name = snake(type);
     for (std::size_t i = 0; i < std::size(push_names); ++i)

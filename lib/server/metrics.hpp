@@ -71,6 +71,9 @@ struct ServerMetrics {
     }
     // A refusal's reason ("no-groups") as counted.
     void login_refused(std::string_view reason);
+    // The label values, as logs name them too.
+    static std::string_view name(Refused why);
+    static std::string_view name(Ended why);
     // A push's type ("peer-up") as counted.
     void pushed(std::string_view type);
 

@@ -8,6 +8,11 @@ void DaemonImpl::push(const std::string& user, const wire::Message& inner) {
     Channel* c = live_channel(user);
     if (!c || c->push_key.empty()) return;  // it gets the whole picture when it resumes
     metrics_.pushed(inner.get("type").value_or(""));
+    if (log::verbose())
+        log::event(log::Priority::debug, "push",
+                   {{"user", user},
+                    {"type", inner.get("type").value_or("")},
+                    {"group", inner.get("group").value_or("")}});
     if (c->sync_pending) {
         c->held += protocol::seal_push(c->push_key.view(), ++c->push_seq, inner);
         return;
@@ -23,7 +28,8 @@ void DaemonImpl::push(const std::string& user, const wire::Message& inner) {
 void DaemonImpl::send_sync(Channel& c, const store::Session& session) {
     auto plan = store_.read([&](store::ReadTxn& t) { return plan_bundle(t, session); });
     if (!plan) {
-        fmt::print(stderr, "cugd: no bundle for {}: {}\n", session.user, plan.error().message);
+        log::event(log::Priority::err, "bundle_failed",
+                   {{"user", session.user}, {"error", plan.error().message}});
         return;
     }
     struct Job {
@@ -88,7 +94,8 @@ void DaemonImpl::announce_up(const std::string& user, const std::vector<std::str
         return ok();
     });
     if (!built) {
-        fmt::print(stderr, "cugd: cannot announce {}: {}\n", user, built.error().message);
+        log::event(log::Priority::err, "announce_failed",
+                   {{"user", user}, {"error", built.error().message}});
         return;
     }
     for (const auto& [member, peers] : entries) {
@@ -145,7 +152,7 @@ void DaemonImpl::rotate(const std::vector<std::string>& names) {
         return out;
     });
     if (!rotated) {
-        fmt::print(stderr, "cugd: rotating epochs: {}\n", rotated.error().message);
+        log::event(log::Priority::err, "rotation_failed", {{"error", rotated.error().message}});
         return;
     }
     metrics_.rotations += rotated->size();
@@ -182,6 +189,8 @@ void DaemonImpl::rotate(const std::vector<std::string>& names) {
             r.members.insert(user);
             r.waiting.insert(user);
         }
+        log::event(log::Priority::info, "key_rotation",
+                   {{"group", g.name}, {"key_id", r.key_id}, {"members", r.members.size()}});
         rotations_[g.name] = std::move(r);
     }
 }
@@ -201,6 +210,8 @@ void DaemonImpl::activate(const std::string& group) {
     rotations_.erase(r);
     for (const auto& user : rotation.members)
         push(user, protocol::encode_activate(group, rotation.key_id));
+    log::event(log::Priority::debug, "key_activated",
+               {{"group", group}, {"key_id", rotation.key_id}});
 }
 
 void DaemonImpl::finish_rotations(std::int64_t now) {
@@ -213,9 +224,12 @@ void DaemonImpl::finish_rotations(std::int64_t now) {
         const auto silent = r->second.waiting;
         metrics_.rotation_timeouts += silent.size();
         // Ending a session takes it out of the rotation (end_session).
-        for (const auto& user : silent)
+        for (const auto& user : silent) {
+            log::event(log::Priority::warning, "rotation_timeout",
+                       {{"group", group}, {"user", user}});
             end_session(user, "session.expired",
                         fmt::format("it did not install {}'s new keys in time", group), "expired");
+        }
         activate(group);
     }
 }

@@ -22,6 +22,8 @@ void DaemonImpl::on_session_message(Channel& c, const wire::Message& m) {
             noise_.note(c.peer.address, NoiseLog::Kind::resume_refused, now,
                         session ? session->user : "");
             ++metrics_.resumes_refused;
+            log::event(log::Priority::info, "resume_refused",
+                       {{"user", session ? session->user : ""}, {"terminal", c.peer.to_string()}});
             c.out += one("refused", {{"reason", "failed"}});
             c.close_after = true;
             return;
@@ -40,6 +42,8 @@ void DaemonImpl::on_session_message(Channel& c, const wire::Message& m) {
         known_.insert_or_assign(c.user, Known(*session));
         c.out += one("resumed", {{"expires", std::to_string(session->expires)}});
         ++metrics_.resumes;
+        log::event(log::Priority::info, "resume",
+                   {{"user", c.user}, {"terminal", c.peer.to_string()}});
         send_sync(c, *session);
         push_away_peers(c.user);
         if (away_.erase(c.user)) tell_presence(c.user, false);
@@ -151,8 +155,10 @@ void DaemonImpl::note_departures() {
     const auto gone = std::move(went_away_);
     went_away_.clear();
     for (const auto& user : gone)
-        if (!live_channel(user) && known_.count(user) && away_.insert(user).second)
+        if (!live_channel(user) && known_.count(user) && away_.insert(user).second) {
+            log::event(log::Priority::info, "away", {{"user", user}});
             tell_presence(user, true);
+        }
 }
 
 bool DaemonImpl::share_a_group(const std::string& a, const std::string& b) const {
@@ -211,8 +217,12 @@ void DaemonImpl::end_session(const std::string& user, std::string_view action,
                           : action == "session.expired" ? Ended::expired
                                                         : Ended::revoked;
         ServerMetrics::add(metrics_.ended, why);
+        log::event(log::Priority::notice, "session_ended",
+                   {{"user", user}, {"reason", ServerMetrics::name(why)}, {"detail", detail}});
     }
-    if (!ended) fmt::print(stderr, "cugd: ending {}'s session: {}\n", user, ended.error().message);
+    if (!ended)
+        log::event(log::Priority::err, "store_failed",
+                   {{"action", action}, {"user", user}, {"error", ended.error().message}});
     if (session) {
         announce_down(user, *session, {});
         hello_counters_.erase(session->id);

@@ -2,6 +2,7 @@
 
 #include "card/card.hpp"
 #include "cli/program.hpp"
+#include "core/log.hpp"
 #include "core/time.hpp"
 #include "dataplane/packet.hpp"
 #include "metrics/http.hpp"
@@ -258,8 +259,8 @@ void AgentImpl::take_session(HeldSession held, std::uint64_t id) {
     if (phase_ == Phase::leaving) finish_logout(false);
     if (held_) {
         // cugd replaced that session with this login already: nothing to tell it.
-        fmt::print(stderr, "cug-tun: {}'s session gives way to a new login on this terminal\n",
-                   held_->user);
+        log::event(log::Priority::notice, "session_ended",
+                   {{"user", held_->user}, {"reason", "replaced"}});
         held_.reset();
         dataplane_->clear();
         link_.reset();
@@ -296,8 +297,8 @@ void AgentImpl::log_out(std::string_view reason, std::optional<std::uint64_t> id
 }
 
 void AgentImpl::finish_logout(bool told) {
-    fmt::print(stderr, "cug-tun: logged {} out ({}){}\n", leaving_user_, leaving_reason_,
-               told ? "" : "; cugd was not told and will expire the session");
+    log::event(log::Priority::notice, "logout",
+               {{"user", leaving_user_}, {"reason", leaving_reason_}, {"cugd_told", told}});
     if (logout_)
         local_->reply(*logout_,
                       answer(true, told ? "logged out" : "logged out; cugd not reached").encode());
@@ -470,7 +471,11 @@ void AgentImpl::connected() {
     held_->hello_answered = false;
     send_hello(last_heard_);
     sync_dataplane();
-    fmt::print(stderr, "cug-tun: {} {}'s session\n", fresh ? "took over" : "resumed", held_->user);
+    std::string groups;
+    for (const auto& g : held_->bundle.groups)
+        groups += (groups.empty() ? "" : ",") + g.name;
+    log::event(fresh ? log::Priority::notice : log::Priority::info, fresh ? "session" : "resume",
+               {{"user", held_->user}, {"groups", groups}});
     answer_handoff(true, {});
 }
 
@@ -479,7 +484,9 @@ void AgentImpl::unsolicited(const wire::Message& m) {
     if (type == "push") {
         auto outcome = apply_push(*held_, m);
         if (!outcome) return drop_channel(outcome.error().message);
-        if (outcome->left) fmt::print(stderr, "cug-tun: {} left {}\n", held_->user, *outcome->left);
+        if (outcome->left)
+            log::event(log::Priority::notice, "group_left",
+                       {{"user", held_->user}, {"group", *outcome->left}});
         sync_dataplane();  // a rekey's keys are in before cugd hears "rekeyed"
         if (outcome->answer) send(*outcome->answer);
         return;
@@ -509,7 +516,7 @@ void AgentImpl::link_failed(const Error& e) {
         dataplane_->clear();
         link_.reset();
         phase_ = Phase::idle;
-        fmt::print(stderr, "cug-tun: could not take the session over: {}\n", why);
+        log::event(log::Priority::warning, "takeover_failed", {{"reason", why}});
         return;
     }
     if (e.code == Errc::permission) return forget(e.message);  // not the card's server key
@@ -531,7 +538,8 @@ void AgentImpl::drop_channel(std::string_view reason) {
         phase_ = Phase::idle;
         return;
     }
-    fmt::print(stderr, "cug-tun: the channel to cugd is down ({}); resuming\n", why);
+    log::event(log::Priority::warning, "channel_down",
+               {{"user", held_ ? held_->user : ""}, {"reason", why}, {"retry_seconds", backoff_}});
     phase_ = Phase::reconnecting;
     next_attempt_ = unix_now() + backoff_;
     backoff_ = std::min<std::int64_t>(backoff_ * 2, config_.max_backoff.count());
@@ -539,7 +547,9 @@ void AgentImpl::drop_channel(std::string_view reason) {
 
 void AgentImpl::forget(std::string_view reason) {
     const std::string why(reason);
-    if (held_) fmt::print(stderr, "cug-tun: {}'s session ended: {}\n", held_->user, why);
+    if (held_)
+        log::event(log::Priority::notice, "session_ended",
+                   {{"user", held_->user}, {"reason", why}});
     answer_handoff(false, why);
     held_.reset();  // the keys are wiped first
     dataplane_->clear();
@@ -586,8 +596,8 @@ void AgentImpl::presence_done() {
     if (job->signature) {
         (void)reply.add_bytes("signature", *job->signature);
     } else {
-        fmt::print(stderr, "cug-tun: cannot answer cugd's presence check: {}\n",
-                   job->signature.error().message);
+        log::event(log::Priority::warning, "presence_failed",
+                   {{"error", job->signature.error().message}});
         (void)reply.add("error", wire::one_line(job->signature.error().message, 120));
     }
     send(reply.encode());
@@ -596,7 +606,7 @@ void AgentImpl::presence_done() {
 void AgentImpl::sync_dataplane() {
     if (!held_) return dataplane_->clear();
     if (auto updated = dataplane_->update(dataplane_view(*held_)); !updated)
-        fmt::print(stderr, "cug-tun: {}\n", updated.error().message);
+        log::event(log::Priority::err, "dataplane_failed", {{"error", updated.error().message}});
 }
 
 void AgentImpl::send_hello(std::int64_t now) {

@@ -165,7 +165,7 @@ cugd=$(sed -n 's/^pid //p' "$ns/notified")
 trap 'kill $cugd 2>/dev/null || true' EXIT
 grep -q "READY=1" "$ns/notified" || { echo "cugd's notification: $(cat "$ns/notified")"; exit 1; }
 [ -S /run/cugd/cugd.sock ] || { echo "READY=1 before the control socket"; exit 1; }
-grep -q "serving on port $(sed -n 's/^listen = 127.0.0.1://p' /etc/cug/cugd.conf)" "$ns/cugd.log" ||
+grep -q "event=started port=$(sed -n 's/^listen = 127.0.0.1://p' /etc/cug/cugd.conf)" "$ns/cugd.log" ||
   { echo "cugd did not take the port of /etc/cug/cugd.conf: $(cat "$ns/cugd.log")"; exit 1; }
 # The installed cug-admin, with its defaults only, finds the store and tells
 # this cugd of its change on the default control socket.

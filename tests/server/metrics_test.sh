@@ -63,7 +63,12 @@ for method, path in (("POST", "/metrics"), ("GET", "/"), ("GET", "/metrics?x")):
         print(method, path, e.code)')
 [ "$status" = "$(printf 'POST /metrics 405\nGET / 404\nGET /metrics?x 200')" ] ||
   fail "other methods and paths: $status"
-pass "cugd serves /metrics on loopback only, 405 for POST, 404 elsewhere"
+# A port in use is "unavailable" (69), as --listen's is, with nothing left behind.
+expect 69 in_server "$CUGD_BIN" --store "$STORE" --listen 127.0.0.1:7444 \
+  --control-socket "$WORK/second.sock" --metrics 9105
+contains "$ERR" "cugd: metrics on 127.0.0.1:9105: Address already in use"
+[ ! -e "$WORK/second.sock" ] || fail "a cugd that could not start left its control socket"
+pass "cugd serves /metrics on loopback only, 405 for POST, 404 elsewhere; 69 for a port in use"
 
 # --- logins by result, sessions, channels, the histograms ------------------------
 expect 10 login 1 0 246800 wrong-password
