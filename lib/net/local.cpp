@@ -10,6 +10,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
+#include <optional>
 
 namespace cug::net {
 
@@ -118,8 +120,14 @@ bool trusted_local_peer(int fd) {
     return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && ours(cred.uid);
 }
 
-Result<wire::Message> ask_local(const std::filesystem::path& path, const wire::Message& request,
-                                std::chrono::milliseconds timeout, const wire::Limits& limits) {
+namespace {
+
+// Connects, sends `request` and hands what comes back to `take` until it says
+// the answer is whole (true), all within `timeout`. At the end of the stream
+// `take` gets an empty view and must say whether that was the answer's end.
+Result<void> exchange(const std::filesystem::path& path, const wire::Message& request,
+                      std::chrono::milliseconds timeout,
+                      const std::function<Result<bool>(ByteView)>& take) {
     const auto deadline = Clock::now() + timeout;
     const int fd = CUG_TRY(connect_local(path));
     struct Closer {
@@ -157,20 +165,47 @@ Result<wire::Message> ask_local(const std::filesystem::path& path, const wire::M
             return make_error(Errc::io, "{} closed the connection", path.string());
         }
     }
-    wire::Decoder decoder(limits);
     std::uint8_t buf[16384];
     for (;;) {
-        if (auto m = CUG_TRY(decoder.next())) return std::move(*m);
         const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
         if (n > 0) {
-            CUG_CHECK(decoder.feed(ByteView(buf, static_cast<std::size_t>(n))));
+            if (CUG_TRY(take(ByteView(buf, static_cast<std::size_t>(n))))) return ok();
         } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
             CUG_CHECK(ready(POLLIN));
         } else {
+            if (n == 0 && CUG_TRY(take(ByteView()))) return ok();
             return make_error(Errc::io, "{} closed the connection without an answer",
                               path.string());
         }
     }
+}
+
+}  // namespace
+
+Result<wire::Message> ask_local(const std::filesystem::path& path, const wire::Message& request,
+                                std::chrono::milliseconds timeout, const wire::Limits& limits) {
+    wire::Decoder decoder(limits);
+    std::optional<wire::Message> answer;
+    CUG_CHECK(exchange(path, request, timeout, [&](ByteView bytes) -> Result<bool> {
+        if (!bytes.empty()) CUG_CHECK(decoder.feed(bytes));
+        if (auto m = CUG_TRY(decoder.next())) answer = std::move(*m);
+        return answer.has_value();
+    }));
+    return std::move(*answer);
+}
+
+Result<std::string> ask_local_text(const std::filesystem::path& path, const wire::Message& request,
+                                   std::chrono::milliseconds timeout, std::size_t max_bytes) {
+    std::string answer;
+    CUG_CHECK(exchange(path, request, timeout, [&](ByteView bytes) -> Result<bool> {
+        if (bytes.empty()) return !answer.empty();  // the server closes after its answer
+        if (answer.size() + bytes.size() > max_bytes)
+            return make_error(Errc::protocol, "{} answered more than {} bytes", path.string(),
+                              max_bytes);
+        answer.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        return false;
+    }));
+    return answer;
 }
 
 // --- LocalServer ---------------------------------------------------------------

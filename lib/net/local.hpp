@@ -38,6 +38,10 @@ bool trusted_local_peer(int fd);
 // connect, send `request`, read the answer, all within `timeout`.
 Result<wire::Message> ask_local(const std::filesystem::path& path, const wire::Message& request,
                                 std::chrono::milliseconds timeout, const wire::Limits& limits);
+// The same for an answer that is not key=value (cugd's format=json): all the
+// server writes before it closes the connection, at most `max_bytes`.
+Result<std::string> ask_local_text(const std::filesystem::path& path, const wire::Message& request,
+                                   std::chrono::milliseconds timeout, std::size_t max_bytes);
 
 // A local socket served without ever blocking: every connection has its own
 // buffers and deadlines, and at most `max_clients` are open at once: at the

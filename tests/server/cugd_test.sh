@@ -41,7 +41,27 @@ contains "$status" "errno=0"
 contains "$status" "sessions=0"
 contains "$(control 'cmd=nonsense')" "errno=1"
 contains "$(control 'cmd=sessions')" "sessions=0"
-pass "the control socket answers"
+# format=json: one JSON object with the same keys, numbers as numbers.
+got=$(control 'cmd=status\nformat=json' | json_get 'd["errno"], d["sessions"], d["port"], sorted(d)')
+[ "$got" = "0 0 $CUGD_PORT ['channels', 'errno', 'failed_handshakes', 'handshakes', 'port', 'reconcile_requests', 'refused_connections', 'refused_logins', 'refused_resumes', 'sessions', 'startups', 'uptime']" ] ||
+  fail "cmd=status format=json: $got"
+[ "$(control 'cmd=sessions\nformat=json' | json_get 'd')" = "{'sessions': [], 'errno': 0}" ] ||
+  fail "cmd=sessions format=json: $(control 'cmd=sessions\nformat=json')"
+[ "$(control 'cmd=kick\nuser=USER-Z\nformat=json' | json_get 'd')" = "{'errno': 1, 'message': 'USER-Z has no session'}" ] ||
+  fail "a refusal in JSON: $(control 'cmd=kick\nuser=USER-Z\nformat=json')"
+contains "$(control 'cmd=status\nformat=yaml')" "message=format= is json or kv"
+pass "the control socket answers, in key=value or JSON"
+
+# cug-admin server status asks the running cugd, as text or JSON.
+expect 0 admin --cugd-socket "$CUGD_SOCKET" server status
+contains "$OUT" "cugd: serving on port $CUGD_PORT, up "
+contains "$OUT" "sessions: 0 (0 channels"
+expect 0 admin --cugd-socket "$CUGD_SOCKET" server status --json
+[ "$(printf '%s' "$OUT" | json_get 'd["port"], d["sessions"], "errno" in d')" = "$CUGD_PORT 0 False" ] ||
+  fail "server status --json: $OUT"
+expect 69 admin --cugd-socket "$WORK/nobody.sock" server status
+contains "$ERR" "cug-admin: cugd does not answer on $WORK/nobody.sock"
+pass "cug-admin server status, and 69 when no cugd answers"
 
 second=0
 "$CUGD_BIN" --store "$STORE" --listen "127.0.0.1:$(free_port)" --control-socket "$CUGD_SOCKET" 2>"$WORK/second" || second=$?

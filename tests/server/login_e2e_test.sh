@@ -166,6 +166,10 @@ contains "$(control 'cmd=sessions')" "session.0.user=USER-A"
 contains "$(control 'cmd=sessions')" "session.0.connected=true"
 contains "$(control 'cmd=sessions')" "session.1.user=USER-C"
 contains "$(control 'cmd=sessions')" "session.1.connected=true"
+# The same answer in JSON: a list of objects with the same keys.
+got=$(control 'cmd=sessions\nformat=json' | json_get '[(s["user"], s["connected"], s["acknowledged"], s["terminal"].startswith("192.0.2.1"), type(s["since"]).__name__) for s in d["sessions"]], d["errno"]')
+[ "$got" = "[('USER-A', True, True, True, 'int'), ('USER-C', True, True, True, 'int')] 0" ] ||
+  fail "cmd=sessions format=json: $got"
 pass "kill -9 of cugd loses no registration; the terminals resumed"
 
 # B's card after B was enrolled on a new card: the old one is another card
