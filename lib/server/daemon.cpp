@@ -4,6 +4,16 @@
 
 namespace cug::server {
 
+namespace {
+
+// "TERM" for SIGTERM.
+std::string signal_name(int signo) {
+    const char* name = sigabbrev_np(signo);
+    return name ? name : std::to_string(signo);
+}
+
+}  // namespace
+
 DaemonImpl::~DaemonImpl() {
     stopping_ = true;
     // The pools join their threads, which write to handshake_fd_, work_fd_
@@ -466,7 +476,7 @@ Result<void> DaemonImpl::run() {
                 (void)!::read(signal_fd_, &info, sizeof info);
                 stopping_ = true;
                 log::event(log::Priority::notice, "stopping",
-                           {{"signal", sigabbrev_np(static_cast<int>(info.ssi_signo))}});
+                           {{"signal", signal_name(static_cast<int>(info.ssi_signo))}});
             } else {
                 on_channel(fd, events[i].events);
             }

@@ -4,8 +4,10 @@
 # lintian-clean (no error, no warning), each holding exactly its files,
 # installed with dpkg into a throw-away root (maintainer scripts run with
 # DPKG_ROOT: the _cug user, /var/lib/cug 0700, cugd.service enabled, the
-# conffile registered), and purged, leaving only what Debian keeps (the
-# system user). The host's /etc, /var and dpkg database are never touched.
+# conffile registered), the patent's scenario run from the installed
+# programs, units and configuration files (scenario.sh), and purged, leaving
+# only what Debian keeps (the system user). The host's /etc, /run, /var and
+# dpkg database are never touched.
 # CUG_PACKAGE_DIR=DIR reuses packages built before (for quick reruns).
 set -euo pipefail
 export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
@@ -128,7 +130,7 @@ printf '\n# added by the test\nlisten = 127.0.0.1:%s\n' "$port" >> "$ns/etc/cug/
 { cat /etc/passwd; grep "^$user:" "$root/etc/passwd"; } > "$ns/etc/passwd"
 { cat /etc/group; grep "^$user:" "$root/etc/group"; } > "$ns/etc/group"
 cp -a "$root/var/lib/cug" "$ns/var-up/"
-host_before=$(ls -d /etc/cug /run/cugd /var/lib/cug 2>/dev/null || true)
+host_before=$(ls -d /etc/cug /run/cug /run/cugd /var/lib/cug 2>/dev/null || true)
 unshare --mount --propagation private -- bash -s "$root" "$ns" "$exec_start" "$user" \
   > "$work/ns.log" 2>&1 <<'NS' || fail "cugd from its unit: $(cat "$work/ns.log")"
 set -euo pipefail
@@ -185,9 +187,35 @@ case "$status" in *reconcile_requests=1*) ;; *) echo "cugd was not told of the c
 [ "$(stat -c %U /proc/$cugd)" = "$user" ] || { echo "cugd runs as $(stat -c %U /proc/$cugd)"; exit 1; }
 echo "cugd served on $(sed -n 's/^listen = //p' /etc/cug/cugd.conf) as $user"
 NS
-[ "$(ls -d /etc/cug /run/cugd /var/lib/cug 2>/dev/null || true)" = "$host_before" ] ||
-  fail "the host's /etc/cug, /run/cugd or /var/lib/cug changed"
+[ "$(ls -d /etc/cug /run/cug /run/cugd /var/lib/cug 2>/dev/null || true)" = "$host_before" ] ||
+  fail "the host's /etc/cug, /run/cug, /run/cugd or /var/lib/cug changed"
 echo "ok: the installed cugd, started from its unit's ExecStart as $user, reads /etc/cug/cugd.conf; the installed cug-admin reaches it by its defaults"
+
+# The patent's scenario from the installed paths: the same namespace set-up,
+# cugd and four cug-tun@ instances started from their units in network
+# namespaces of their own (tests/install/scenario.sh). Each terminal's
+# interface has its file, made from the packaged example as an administrator
+# would; cugd listens on every address of its namespace.
+sed -i 's/^listen = .*/listen = "[::]:7443"/' "$ns/etc/cug/cugd.conf"  # quoted: cug.conf(5)
+for t in 1 2 3 4; do
+  sed "s/^#port = .*/port = 51820/" "$root/usr/share/doc/cug-terminal/examples/cug0.conf" > "$ns/etc/cug/cug$t.conf"
+done
+mount_ns() {
+  cat <<'MOUNTS'
+mount -t overlay overlay -o "lowerdir=$root/usr:/usr" /usr
+mount -t overlay overlay -o "lowerdir=$ns/etc:/etc" /etc
+mount -t overlay overlay -o "lowerdir=/run,upperdir=$ns/run-up,workdir=$ns/run-work" /run
+mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$ns/var-up,workdir=$ns/var-work" /var/lib
+MOUNTS
+}
+start=$SECONDS
+unshare --mount --propagation private -- bash -c "set -e; root=\$1 ns=\$2; $(mount_ns); exec bash \$3 \$4 \$5" \
+  scenario "$root" "$ns" "$here/scenario.sh" "$root/lib/systemd/system" "$tree/tests" \
+  > "$work/scenario.log" 2>&1 || fail "the scenario from the packages: $(cat "$work/scenario.log")"
+sed 's/^/  /' "$work/scenario.log"
+[ "$(ls -d /etc/cug /run/cugd /run/cug /var/lib/cug 2>/dev/null || true)" = "$host_before" ] ||
+  fail "the host's /etc/cug, /run/cug, /run/cugd or /var/lib/cug changed"
+echo "ok: the patent's scenario ran from the installed packages in $((SECONDS - start)) s"
 
 # Remove, then purge: nothing of cug is left but the user (and dpkg's own
 # records of the packages' absence).

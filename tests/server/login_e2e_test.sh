@@ -206,13 +206,26 @@ pass "a removed member's session is revoked and its terminal told; everything is
 # next one; cugd's audit log names the reason.
 removed() { admin audit --json | json_get 'len([e for e in d if e["action"] == "session.logout" and "card removed" in e["detail"]])'; }
 before=$(removed)
-"$LOGOUT" --socket-dir "$WORK/t3" --watch > "$WORK/watch-out" 2>&1 &
+"$LOGOUT" --socket-dir "$WORK/t3" --watch --verbose > "$WORK/watch-out" 2>&1 &
 watcher=$!
 cleanup_pids+=("$watcher")
+# watching N: until it has begun watching a session's reader N times (its
+# debug event), so that the card leaves while it watches, not before (when
+# the presence check would end the session first).
+watching() {
+  for _ in $(seq 600); do
+    [ "$(grep -c 'event=watching' "$WORK/watch-out")" -ge "$1" ] && return 0
+    kill -0 "$watcher" 2>/dev/null || break
+    pause_us 50000
+  done
+  fail "cug-logout --watch is not watching: $(cat "$WORK/watch-out")"
+}
+watching 1
 card_pull C
 until_shows 3 'd["state"]' idle
 card_insert C 2
 expect 0 login 3 2 246802 passwd2-C
+watching 2
 card_pull C
 until_shows 3 'd["state"]' idle
 kill -0 "$watcher" 2>/dev/null || fail "cug-logout --watch stopped: $(cat "$WORK/watch-out")"

@@ -51,8 +51,11 @@ LIBPATH      $PCSC_WORK/drivers/vpcd$i.so
 CHANNELID    $((PCSC_PORT + 2 * i))
 CONF
   done
-  mkdir -p /run/pcscd
-  unshare -m sh -c "mount --bind '$PCSC_WORK/run' /run/pcscd && exec pcscd -f ${PCSCD_DEBUG:+-d} -c '$PCSC_WORK/conf'" \
+  # pcscd's socket is always /run/pcscd/pcscd.comm: in a mount namespace of
+  # its own, a tmpfs over /run (so the host's /run is not touched, not even
+  # for a mount point) holds /run/pcscd, bound to our directory.
+  unshare -m sh -c "mount -t tmpfs -o mode=0755 cug-pcsc /run && mkdir /run/pcscd &&
+    mount --bind '$PCSC_WORK/run' /run/pcscd && exec pcscd -f ${PCSCD_DEBUG:+-d} -c '$PCSC_WORK/conf'" \
     >"$PCSC_WORK/pcscd.log" 2>&1 &
   PCSC_PID=$!
   export PCSCLITE_CSOCK_NAME="$PCSC_WORK/run/pcscd.comm"
