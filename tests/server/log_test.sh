@@ -38,11 +38,16 @@ ip netns exec "$NET_SERVER" sh -c '
   --verbose &
 CUGD_PID=$!
 cleanup_pids+=("$CUGD_PID")
+receiver=""
 until [ -S "$CUGD_SOCKET" ]; do
+  # The stand-in is stopped by PID too, from the moment it has one.
+  if [ -z "$receiver" ] && [ -s "$WORK/cugd.receiver" ]; then
+    receiver=$(cat "$WORK/cugd.receiver"); cleanup_pids+=("$receiver")
+  fi
   kill -0 "$CUGD_PID" 2>/dev/null || fail "cugd did not start: $(cat "$WORK/cugd.log" 2>/dev/null)"
   pause_us 20000
 done
-cleanup_pids+=("$(cat "$WORK/cugd.receiver")")
+[ -n "$receiver" ] || { receiver=$(cat "$WORK/cugd.receiver"); cleanup_pids+=("$receiver"); }
 SERVER="192.0.2.1:$CUGD_PORT"
 SERVER_AT=("" "$SERVER" "$SERVER")
 
