@@ -158,8 +158,9 @@ bool DaemonImpl::admit_startup(const net::Address& source) {
     const auto& caps = config_.startups;
     auto refuse = [this, &source](ServerMetrics::Refused why) {
         ServerMetrics::add(metrics_.refused, why);
-        log::event(log::Priority::debug, "connection_refused",
-                   {{"source", source.to_string()}, {"reason", ServerMetrics::name(why)}});
+        if (log::verbose())  // a flood's path: nothing is formatted for a dropped event
+            log::event(log::Priority::debug, "connection_refused",
+                       {{"source", source.to_string()}, {"reason", ServerMetrics::name(why)}});
         return false;
     };
     if (startups_ >= caps.full) return refuse(ServerMetrics::Refused::full);
@@ -197,7 +198,8 @@ void DaemonImpl::adopt_handshakes() {
         release_startup(peer.address);
         noise_.note(peer.address, NoiseLog::Kind::handshake_failed, unix_now());
         ++metrics_.handshakes_failed;
-        log::event(log::Priority::debug, "handshake_failed", {{"terminal", peer.to_string()}});
+        if (log::verbose())
+            log::event(log::Priority::debug, "handshake_failed", {{"terminal", peer.to_string()}});
     }
     for (auto& e : handshakes_->take()) {
         const int fd = e.tls.fd();

@@ -85,6 +85,10 @@ LoginStep Login::refuse(std::string_view reason, std::string_view audit_detail,
     return step;
 }
 
+std::string Login::user() const {
+    return store::check_user_name(user_) ? user_ : std::string();
+}
+
 LoginStep Login::on_message(const wire::Message& m, std::string_view encoded) {
     auto type = m.get("type");
     if (!type) return refuse("failed", "a message without a type");

@@ -90,8 +90,9 @@ class Login {
     LoginStep on_message(const wire::Message& message, std::string_view encoded);
     LoginStep password_checked(Result<bool> match);
     bool finished() const { return state_ == State::finished; }
-    // Who the terminal said it is (empty before its hello): for logs only.
-    const std::string& user() const { return user_; }
+    // Who the terminal said it is, if that is a valid user ID (empty before
+    // its hello, or for junk a stranger sent): for logs only.
+    std::string user() const;
 
   private:
     enum class State { hello, proof, password, finished };
