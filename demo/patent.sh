@@ -165,5 +165,15 @@ ping_line 2 USER-A 198.51.100.1 yes
 ping_line 1 USER-D 203.0.113.2 yes
 ping_line 4 USER-C 203.0.113.1 yes
 ping_line 3 USER-D 203.0.113.2 no
+say "And by name: each terminal's cug-tun answers for the members of its groups (USER-B.VPN1.cug)."
+name_line() {  # name_line TERMINAL SERVER NAME: what that terminal's resolver says
+  printf '$ dig +short @%s %s   # at terminal %s\n' "$2" "$3" "$1"
+  local got
+  got=$(in_term "$1" dig +time=5 +tries=1 +short "@$2" "$3" A) || fail "dig at terminal $1 failed"
+  printf '%s\n' "${got:-(no such name here: it is in another group)}"
+}
+name_line 2 198.51.100.2 USER-A.VPN1.cug
+name_line 3 198.51.100.1 USER-B.VPN1.cug
+name_line 2 198.51.100.2 USER-C.VPN2.cug
 
 say "12. Done. Stopping cug-tun and cugd, removing the namespaces, the virtual cards and the store."

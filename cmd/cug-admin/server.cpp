@@ -1,7 +1,9 @@
 // cug-admin server show [--json] [--pem]: the server's identity, as terminals pin it.
 // cug-admin server status [--json]: what the running cugd says of itself.
+// cug-admin server set --dns-zone ZONE: the zone terminals resolve names in.
 #include "commands.hpp"
 #include "core/time.hpp"
+#include "dns/zone.hpp"
 #include "net/local.hpp"
 #include "wire/json.hpp"
 
@@ -12,14 +14,38 @@ namespace {
 struct ServerArgs {
     bool json = false;
     bool pem = false;
+    std::string dns_zone;
 };
+
+Result<void> run_set(const Context& ctx, const ServerArgs& args) {
+    CUG_TRY(dns::check_zone(args.dns_zone));  // before the store is opened
+    auto st = CUG_TRY(ctx.open_store());
+    std::string was;
+    const std::string zone = CUG_TRY(st.write([&](store::WriteTxn& t) {
+        was = t.dns_zone();
+        return t.set_dns_zone(args.dns_zone);
+    }));
+    if (args.json) {
+        wire::JsonWriter j;
+        j.begin_object();
+        j.field("dns_zone", zone);
+        j.field("was", was);
+        j.end_object();
+        print(j.str());
+        return ok();
+    }
+    print(fmt::format("DNS zone: {} (was {}); cugd tells the terminals within a second\n", zone,
+                      was));
+    return ok();
+}
 
 Result<void> run_show(const Context& ctx, const ServerArgs& args) {
     auto st = CUG_TRY(ctx.open_store());
-    std::string name;
+    std::string name, zone;
     std::uint64_t generation = 0;
     auto certificate = CUG_TRY(st.read([&](store::ReadTxn& t) {
         name = t.server_name();
+        zone = t.dns_zone();
         generation = t.generation();
         return t.server_certificate();
     }));
@@ -36,13 +62,15 @@ Result<void> run_show(const Context& ctx, const ServerArgs& args) {
         j.field("not_before", format_time(certificate.not_before()));
         j.field("not_after", format_time(certificate.not_after()));
         j.field("generation", generation);
+        j.field("dns_zone", zone);
         j.end_object();
         print(j.str());
         return ok();
     }
-    print(fmt::format("server: {}\n  key: {}\n  certificate: valid {} to {}\n  generation: {}\n",
-                      name, key.fingerprint_text(), format_time(certificate.not_before()),
-                      format_time(certificate.not_after()), generation));
+    print(fmt::format(
+        "server: {}\n  key: {}\n  certificate: valid {} to {}\n  generation: {}\n  DNS zone: {}\n",
+        name, key.fingerprint_text(), format_time(certificate.not_before()),
+        format_time(certificate.not_after()), generation, zone));
     return ok();
 }
 
@@ -106,6 +134,13 @@ void add_server_command(CLI::App& app, Context& ctx) {
     cmd->add_flag("--json", args->json, "print JSON");
     cmd->add_flag("--pem", args->pem, "print the certificate in PEM");
     cmd->callback([&ctx, args] { ctx.action = [&ctx, args] { return run_show(ctx, *args); }; });
+    cmd = server->add_subcommand("set", "change the server's settings in the store");
+    cmd->add_option("--dns-zone", args->dns_zone,
+                    "the DNS zone of members' names, <user>.<group>.ZONE (default cug)")
+        ->required()
+        ->type_name("ZONE");
+    cmd->add_flag("--json", args->json, "print JSON");
+    cmd->callback([&ctx, args] { ctx.action = [&ctx, args] { return run_set(ctx, *args); }; });
     cmd = server->add_subcommand("status", "ask the running cugd how it is doing");
     cmd->add_flag("--json", args->json, "print JSON");
     cmd->callback([&ctx, args] { ctx.action = [&ctx, args] { return run_status(ctx, *args); }; });

@@ -9,6 +9,7 @@
 #include "core/paths.hpp"
 #include "core/time.hpp"
 #include "dataplane/tun.hpp"
+#include "dns/answer.hpp"
 #include "metrics/http.hpp"
 #include "terminal/agent.hpp"
 #include "wire/json.hpp"
@@ -69,6 +70,38 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
             else
                 j.null();
         }
+        j.key("dns");
+        j.begin_object();
+        j.field("port", m.get_u64("dns.port").value_or(0));
+        j.field("system", std::string(m.get("dns.system").value_or("none")));
+        j.key("zone");
+        if (m.has("dns.zone"))
+            j.value(std::string(*m.get("dns.zone")));
+        else
+            j.null();
+        j.key("servers");
+        j.begin_array();
+        for (std::uint64_t i = 0; i < m.get_u64("dns.servers").value_or(0); ++i)
+            j.value(std::string(m.get(fmt::format("dns.server.{}", i)).value_or("")));
+        j.end_array();
+        j.key("queries");
+        j.begin_object();
+        for (std::size_t i = 0; i < dns::outcomes; ++i) {
+            const std::string name = dns::outcome_name(static_cast<dns::Outcome>(i));
+            j.field(name, m.get_u64("dns." + name).value_or(0));
+        }
+        j.field("not_local", m.get_u64("dns.not_local").value_or(0));
+        j.end_object();
+        j.end_object();
+        j.key("names");
+        j.begin_array();
+        for (std::uint64_t i = 0; i < m.get_u64("names").value_or(0); ++i) {
+            j.begin_object();
+            j.field("name", std::string(m.get(fmt::format("name.{}", i)).value_or("")));
+            j.field("address", std::string(m.get(fmt::format("name.{}.address", i)).value_or("")));
+            j.end_object();
+        }
+        j.end_array();
         j.key("groups");
         j.begin_array();
         for (std::uint64_t i = 0; i < groups; ++i) {
@@ -115,6 +148,26 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
     for (const auto& [name, count] : drops(m))
         if (count) dropped += fmt::format("{}{} {}", dropped.empty() ? "" : ", ", name, count);
     fmt::print("  dropped packets: {}\n", dropped.empty() ? "none" : dropped);
+    std::string queries;
+    for (std::size_t i = 0; i < dns::outcomes; ++i) {
+        const std::string name = dns::outcome_name(static_cast<dns::Outcome>(i));
+        if (const auto count = m.get_u64("dns." + name).value_or(0))
+            queries += fmt::format("{}{} {}", queries.empty() ? "" : ", ", name, count);
+    }
+    if (const auto count = m.get_u64("dns.not_local").value_or(0))
+        queries += fmt::format("{}not local {}", queries.empty() ? "" : ", ", count);
+    if (m.get_u64("dns.port").value_or(0) == 0) {
+        fmt::print("  resolver: off\n");
+    } else {
+        std::string servers;
+        for (std::uint64_t i = 0; i < m.get_u64("dns.servers").value_or(0); ++i)
+            servers += (servers.empty() ? "" : ", ") +
+                       std::string(m.get(fmt::format("dns.server.{}", i)).value_or(""));
+        fmt::print("  resolver: {} on port {} of {} (system: {}); queries: {}\n",
+                   m.get("dns.zone").value_or("no zone"), m.get_u64("dns.port").value_or(0),
+                   servers.empty() ? "no address" : servers, m.get("dns.system").value_or("none"),
+                   queries.empty() ? "none" : queries);
+    }
     if (!m.has("user")) return ok();
     fmt::print(
         "  user: {}\n  server: {} (key {})\n  card reader: {}\n  session: since {}, until {}\n",
@@ -149,6 +202,9 @@ cug::Result<void> show(const std::filesystem::path& socket, bool json) {
             u("rx_bytes"), u("rx_packets"), ago(u("last_rx")), u("tx_bytes"), u("tx_packets"),
             ago(u("last_tx")));
     }
+    for (std::uint64_t i = 0; i < m.get_u64("names").value_or(0); ++i)
+        fmt::print("  name {}: {}\n", m.get(fmt::format("name.{}", i)).value_or(""),
+                   m.get(fmt::format("name.{}.address", i)).value_or(""));
     return ok();
 }
 
@@ -201,6 +257,14 @@ int main(int argc, char** argv) {
                    "(default: not at all)")
         ->type_name("[ADDRESS:]PORT")
         ->check(cli::checked(&metrics::parse_listen));
+    app.add_option("--dns-port", config.dns_port,
+                   "serve the session's names on this port of its addresses (0: no resolver)")
+        ->capture_default_str();
+    std::string dns_config = "auto";
+    app.add_option("--dns-config", dns_config,
+                   "point the system's resolver at it: auto, resolved, resolvconf or off")
+        ->capture_default_str()
+        ->check(cli::checked(&terminal::parse_dns_config));
     bool verbose = false;
     app.add_flag("-v,--verbose", verbose, "log debug events too");
     auto* show_cmd =
@@ -210,6 +274,7 @@ int main(int argc, char** argv) {
     log::setup("cug-tun", verbose, "interface", config.interface);
     config.socket_dir = socket_dir;
     config.dataplane.offload = !no_offload;
+    config.dns_config = *terminal::parse_dns_config(dns_config);                   // checked
     if (!metrics_at.empty()) config.metrics = *metrics::parse_listen(metrics_at);  // checked
     if (*show_cmd)
         return cli::report("cug-tun",

@@ -30,7 +30,8 @@ void harden_process() {
     signal(SIGPIPE, SIG_IGN);
 }
 
-Result<void> drop_privileges(const std::string& user, bool keep_net_admin) {
+Result<void> drop_privileges(const std::string& user, const std::vector<int>& keep) {
+    const bool keep_any = !keep.empty();
     errno = 0;
     const passwd* pw = getpwnam(user.c_str());
     if (!pw)
@@ -39,14 +40,15 @@ Result<void> drop_privileges(const std::string& user, bool keep_net_admin) {
     const uid_t uid = pw->pw_uid;
     const gid_t gid = pw->pw_gid;
     if (uid == 0) return make_error(Errc::usage, "'{}' is root; name an unprivileged user", user);
-    if (keep_net_admin && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
+    if (keep_any && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
         return make_error(Errc::os, "keeping capabilities: {}", std::strerror(errno));
     if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0)
         return make_error(Errc::permission, "becoming {}: {}", user, std::strerror(errno));
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct data[2]{};
-    if (keep_net_admin) {
-        data[0].permitted = data[0].effective = 1u << CAP_NET_ADMIN;
+    for (int cap : keep) {
+        data[0].permitted |= 1u << cap;
+        data[0].effective |= 1u << cap;
     }
     if (syscall(SYS_capset, &header, data) != 0)
         return make_error(Errc::os, "setting capabilities: {}", std::strerror(errno));

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cug::cli {
 
@@ -15,9 +16,10 @@ namespace cug::cli {
 void harden_process();
 
 // Becomes `user` (its uid, gid and no other groups) for good, keeping only
-// CAP_NET_ADMIN when asked (and nothing else); no privileges can be regained
-// (no_new_privs). Call before starting threads: capabilities are per thread.
-Result<void> drop_privileges(const std::string& user, bool keep_net_admin);
+// the capabilities in `keep` (CAP_NET_ADMIN, CAP_NET_BIND_SERVICE) and
+// nothing else; no privileges can be regained (no_new_privs). Call before
+// starting threads: capabilities are per thread.
+Result<void> drop_privileges(const std::string& user, const std::vector<int>& keep);
 
 // Run as root on a store that belongs to someone else (cugd's user), becomes
 // that owner for good: its uid, its group, no other groups, no capabilities;

@@ -2,6 +2,7 @@
 
 #include "crypto/aead.hpp"
 #include "crypto/hkdf.hpp"
+#include "dns/zone.hpp"
 #include "store/names.hpp"
 #include "wire/binary.hpp"
 
@@ -32,7 +33,7 @@ wire::Limits channel_limits() {
     wire::Limits l;
     l.max_value = max_sealed / 3 * 4 + 4;  // base64 of the largest sealed bundle
     l.max_line = l.max_value + 64;
-    l.max_pairs = 16 + 10 * max_peers;
+    l.max_pairs = 16 + 10 * max_peers + 3 * max_names;
     l.max_message = 2 * l.max_value;
     return l;
 }
@@ -137,6 +138,7 @@ wire::Message encode_bundle(const Bundle& b) {
     add("type", "bundle");
     (void)m.add_bytes("session", b.session);
     (void)m.add_u64("expires", static_cast<std::uint64_t>(b.expires));
+    add("zone", b.zone);
     (void)m.add_u64("groups", b.groups.size());
     for (std::size_t i = 0; i < b.groups.size(); ++i) {
         const auto& g = b.groups[i];
@@ -149,6 +151,9 @@ wire::Message encode_bundle(const Bundle& b) {
     (void)m.add_u64("peers", b.peers.size());
     for (std::size_t i = 0; i < b.peers.size(); ++i)
         encode_peer(m, fmt::format("peer.{}.", i), b.peers[i]);
+    (void)m.add_u64("names", b.names.size());
+    for (std::size_t i = 0; i < b.names.size(); ++i)
+        encode_name(m, fmt::format("name.{}.", i), b.names[i]);
     return m;
 }
 
@@ -200,6 +205,27 @@ Result<BundlePeer> decode_peer(const wire::Message& m, const std::string& p,
     return peer;
 }
 
+void encode_name(wire::Message& m, const std::string& p, const BundleName& name) {
+    (void)m.add(p + "user", name.user);
+    (void)m.add(p + "group", name.group);
+    (void)m.add(p + "address", name.address.to_string());
+}
+
+Result<BundleName> decode_name(const wire::Message& m, const std::string& p,
+                               const std::vector<BundleGroup>& groups) {
+    BundleName name;
+    name.user = std::string(CUG_TRY(m.get(p + "user")));
+    if (!store::check_user_name(name.user)) return bad_bundle("a name's user ID is invalid");
+    name.group = std::string(CUG_TRY(m.get(p + "group")));
+    auto group = std::find_if(groups.begin(), groups.end(),
+                              [&](const BundleGroup& g) { return g.name == name.group; });
+    if (group == groups.end()) return bad_bundle("a name is in a group the session lacks");
+    name.address = CUG_TRY(address_field(m, p + "address"));
+    if (!group->prefix.contains(name.address))
+        return bad_bundle("a name's address is outside its group");
+    return name;
+}
+
 Result<Bundle> decode_bundle(const wire::Message& m) {
     if (CUG_TRY(m.get("type")) != "bundle") return bad_bundle("type is not bundle");
     Bundle b;
@@ -208,8 +234,13 @@ Result<Bundle> decode_bundle(const wire::Message& m) {
     b.expires = static_cast<std::int64_t>(CUG_TRY(m.get_u64("expires", 1, INT64_MAX)));
     const std::uint64_t groups = CUG_TRY(m.get_u64("groups", 0, max_peers));
     const std::uint64_t peers = CUG_TRY(m.get_u64("peers", 0, max_peers));
-    // Exactly the keys the counts call for: 5 + 4 per group + 9 or 10 per peer.
-    std::size_t expected = 5 + 4 * groups + peer_fields * peers;
+    const std::uint64_t names = CUG_TRY(m.get_u64("names", 0, max_names));
+    b.zone = std::string(CUG_TRY(m.get("zone")));
+    if (auto zone = dns::check_zone(b.zone); !zone || *zone != b.zone)
+        return bad_bundle("the DNS zone is invalid");
+    // Exactly the keys the counts call for: 7 + 4 per group + 9 or 10 per
+    // peer + 3 per name.
+    std::size_t expected = 7 + 4 * groups + peer_fields * peers + 3 * names;
     for (std::uint64_t i = 0; i < groups; ++i) {
         const std::string p = fmt::format("group.{}.", i);
         BundleGroup g;
@@ -225,6 +256,8 @@ Result<Bundle> decode_bundle(const wire::Message& m) {
         b.peers.push_back(CUG_TRY(decode_peer(m, fmt::format("peer.{}.", i), b.groups)));
         expected += b.peers.back().endpoint ? 1 : 0;
     }
+    for (std::uint64_t i = 0; i < names; ++i)
+        b.names.push_back(CUG_TRY(decode_name(m, fmt::format("name.{}.", i), b.groups)));
     if (m.size() != expected) return bad_bundle("it holds keys beyond its counts");
     return b;
 }

@@ -9,6 +9,7 @@
 #include "crypto/hkdf.hpp"
 #include "crypto/p256.hpp"
 #include "crypto/secret.hpp"
+#include "dns/zone.hpp"
 #include "net/address.hpp"
 #include "wire/kv.hpp"
 
@@ -30,6 +31,9 @@ inline constexpr std::size_t session_id_size = 16;
 // max_peers peer entries (about 560 bytes each, base64 and sealing included),
 // which bounds the largest sealed value and message.
 inline constexpr std::size_t max_peers = 4000;
+// Names (user, group, address: about 70 bytes each) of every other member
+// of the session's groups, online or not, for the terminal's resolver.
+inline constexpr std::size_t max_names = 16000;
 inline constexpr std::size_t max_sealed = 4u << 20;
 wire::Limits channel_limits();
 // What cugd takes from a terminal: every message a terminal sends is small
@@ -105,11 +109,21 @@ struct BundlePeer {
     std::int64_t not_after = 0;
 };
 
+// A member of one of the session's groups and its stable address there:
+// what the terminal's resolver answers for <user>.<group>.<zone>.
+struct BundleName {
+    std::string user, group;
+    net::Address address;
+    bool operator==(const BundleName&) const = default;
+};
+
 struct Bundle {
     Bytes session;  // 16 bytes
     std::int64_t expires = 0;
+    std::string zone{dns::default_zone};  // the DNS zone, canonical
     std::vector<BundleGroup> groups;
     std::vector<BundlePeer> peers;
+    std::vector<BundleName> names;  // the other members, by group then address
 };
 
 // The bundle as a key=value message and back; decoding is strict (every key
@@ -122,6 +136,12 @@ Result<Bundle> decode_bundle(const wire::Message& message);
 inline constexpr std::size_t peer_fields = 9;
 void encode_peer(wire::Message& m, const std::string& p, const BundlePeer& peer);
 Result<BundlePeer> decode_peer(const wire::Message& m, const std::string& p,
+                               const std::vector<BundleGroup>& groups);
+
+// One name entry under the key prefix `p` ("name.3."), checked against the
+// session's groups; the names push reuses them.
+void encode_name(wire::Message& m, const std::string& p, const BundleName& name);
+Result<BundleName> decode_name(const wire::Message& m, const std::string& p,
                                const std::vector<BundleGroup>& groups);
 
 // Sealed under K_seal with the login info as AAD (docs/CONTROL-PLANE.md).

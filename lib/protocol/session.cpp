@@ -130,6 +130,20 @@ wire::Message encode_activate(std::string_view group, std::uint64_t key_id) {
     return m;
 }
 
+wire::Message encode_names(std::string_view group, const std::vector<BundleName>& set,
+                           const std::vector<std::string>& gone) {
+    wire::Message m;
+    (void)m.add("type", "names");
+    (void)m.add("group", group);
+    (void)m.add_u64("names", set.size());
+    for (std::size_t i = 0; i < set.size(); ++i)
+        encode_name(m, fmt::format("name.{}.", i), set[i]);
+    (void)m.add_u64("gone", gone.size());
+    for (std::size_t i = 0; i < gone.size(); ++i)
+        (void)m.add(fmt::format("gone.{}", i), gone[i]);
+    return m;
+}
+
 Result<Push> decode_push(const wire::Message& m, const std::vector<BundleGroup>& groups) {
     const std::string type(CUG_TRY(m.get("type")));
     Push p;
@@ -174,6 +188,22 @@ Result<Push> decode_push(const wire::Message& m, const std::vector<BundleGroup>&
             expected += p.peers.back().endpoint ? 1 : 0;
         }
         if (m.size() != expected) return bad_push("a rekey holds keys beyond its count");
+    } else if (type == "names") {
+        p.kind = Push::Kind::names;
+        p.group = CUG_TRY(group());
+        const std::uint64_t n = CUG_TRY(m.get_u64("names", 0, max_names));
+        const std::uint64_t g = CUG_TRY(m.get_u64("gone", 0, max_names));
+        for (std::uint64_t i = 0; i < n; ++i) {
+            p.names.push_back(CUG_TRY(decode_name(m, fmt::format("name.{}.", i), groups)));
+            if (p.names.back().group != p.group)
+                return bad_push("a names push names another group");
+        }
+        for (std::uint64_t i = 0; i < g; ++i) {
+            std::string u(CUG_TRY(m.get(fmt::format("gone.{}", i))));
+            if (!store::check_user_name(u)) return bad_push("a user ID is invalid");
+            p.gone.push_back(std::move(u));
+        }
+        if (m.size() != 4 + 3 * n + g) return bad_push("a names push holds keys beyond its counts");
     } else if (type == "activate") {
         p.kind = Push::Kind::activate;
         CUG_CHECK(m.allow_only({"type", "group", "key_id"}));

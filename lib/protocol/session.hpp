@@ -38,12 +38,15 @@ struct Push {
         peer_back,   // ... and resumed
         rekey,       // a group's new epoch: install these pair keys for receiving
         activate,    // ... and now send with them (the old ones go)
+        names,       // a group's members changed: names set (by user) and gone
     };
     Kind kind = Kind::sync;
     Bundle sync;                    // sync
     std::vector<BundlePeer> peers;  // peer_up
+    std::vector<BundleName> names;  // names: added or moved (all in `group`)
+    std::vector<std::string> gone;  // names: users no longer in `group`
     std::string user;               // peer_down, endpoint, peer_away, peer_back
-    std::string group;              // peer_down (empty: every group), group_down
+    std::string group;              // peer_down (empty: every group), group_down, names
     std::optional<net::Endpoint> endpoint;
     std::uint64_t key_id = 0;  // rekey, activate
 };
@@ -61,6 +64,10 @@ wire::Message encode_peer_presence(std::string_view user, bool away);
 wire::Message encode_rekey(std::string_view group, std::uint64_t key_id,
                            const std::vector<BundlePeer>& peers);
 wire::Message encode_activate(std::string_view group, std::uint64_t key_id);
+// type=names group= names=N name.K.* gone=M gone.K=<user>: the group's
+// members that joined or moved, and those that left.
+wire::Message encode_names(std::string_view group, const std::vector<BundleName>& set,
+                           const std::vector<std::string>& gone);
 // `groups` are the session's, to check peer entries against.
 Result<Push> decode_push(const wire::Message& inner, const std::vector<BundleGroup>& groups);
 

@@ -42,6 +42,7 @@ Result<BundlePlan> plan_bundle(const store::ReadTxn& txn, const store::Session& 
     };
     BundlePlan plan;
     plan.session = public_part(session);
+    plan.zone = txn.dns_zone();
     for (const store::Membership& m : CUG_TRY(txn.memberships_of(session.user))) {
         // A group joined after login has no index in this session yet: it
         // comes with the next login or reconcile, not half-configured now.
@@ -49,6 +50,8 @@ Result<BundlePlan> plan_bundle(const store::ReadTxn& txn, const store::Session& 
         BundlePlan::Part part{CUG_TRY(txn.group(m.group)), m.address, {}};
         for (const store::Membership& other : CUG_TRY(txn.members_of(m.group))) {
             if (other.user == session.user) continue;
+            if (plan.names.size() < protocol::max_names)
+                plan.names.push_back({other.user, other.group, other.address});
             auto peer = CUG_TRY(txn.find_session(other.user));
             if (!peer || !peer->acknowledged || !peer->index_in(m.group)) continue;
             part.peers.emplace_back(public_part(*peer), other.address);
@@ -62,6 +65,8 @@ Result<protocol::Bundle> build_bundle(const BundlePlan& plan) {
     protocol::Bundle b;
     b.session = plan.session.id;
     b.expires = plan.session.expires;
+    b.zone = plan.zone;
+    b.names = plan.names;
     for (const BundlePlan::Part& part : plan.parts) {
         const store::Group& g = part.group;
         b.groups.push_back({g.name, g.prefix, part.address, g.current.key_id});

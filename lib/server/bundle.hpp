@@ -23,6 +23,8 @@ struct BundlePlan {
     };
     store::Session session;  // without its keys
     std::vector<Part> parts;
+    std::string zone;
+    std::vector<protocol::BundleName> names;  // every other member of the parts' groups
 };
 Result<BundlePlan> plan_bundle(const store::ReadTxn& txn, const store::Session& session);
 Result<protocol::Bundle> build_bundle(const BundlePlan& plan);

@@ -129,6 +129,8 @@ Result<void> DaemonImpl::start() {
         known_.emplace(s.user, Known(s));
     }
     next_rotation_ = started_ + config_.first_rotation;
+    zone_ =
+        CUG_TRY(store_.read([](store::ReadTxn& t) -> Result<std::string> { return t.dns_zone(); }));
     generation_ = CUG_TRY(
         store_.read([](store::ReadTxn& t) -> Result<std::uint64_t> { return t.generation(); }));
     update_gauges();

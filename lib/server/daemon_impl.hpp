@@ -163,6 +163,13 @@ class DaemonImpl final : public Daemon {
     void write_noise();
     void expire_sessions(std::int64_t now);
     void reconcile();
+    // The names terminals resolve follow the store: a new DNS zone resyncs
+    // every live session; a group whose members changed sends its live
+    // members the difference (a names push).
+    void follow_names();
+    // What a session's bundle told it of its groups' members, for the
+    // differences to come (a group no live session had yet).
+    void prime_names(const BundlePlan& plan);
     void serve_control();
     std::string control_answer(const wire::Message& request);
 
@@ -200,6 +207,10 @@ class DaemonImpl final : public Daemon {
     // note_departures().
     std::set<std::string> away_;
     std::vector<std::string> went_away_;
+    // The DNS zone, and the members of each group that has a live session
+    // as its terminals were last told (user -> address).
+    std::string zone_;
+    std::map<std::string, std::map<std::string, net::Address>> directories_;
     // The last UDP hello counter taken for each session id.
     std::map<Bytes, std::uint64_t> hello_counters_;
 

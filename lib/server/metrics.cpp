@@ -13,7 +13,7 @@ constexpr const char* ended_names[] = {"logout",  "absent",  "kicked",
 constexpr const char* refused_names[] = {"full", "startups", "per_source"};
 constexpr const char* push_names[] = {"sync",     "peer_up",   "peer_down", "group_down",
                                       "endpoint", "peer_away", "peer_back", "rekey",
-                                      "activate", "other"};
+                                      "activate", "names",     "other"};
 static_assert(std::size(login_names) == static_cast<std::size_t>(ServerMetrics::Login::count_));
 static_assert(std::size(ended_names) == static_cast<std::size_t>(ServerMetrics::Ended::count_));
 static_assert(std::size(refused_names) == static_cast<std::size_t>(ServerMetrics::Refused::count_));

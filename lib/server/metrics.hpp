@@ -40,6 +40,7 @@ struct ServerMetrics {
         peer_back,
         rekey,
         activate,
+        names,
         other,
         count_
     };

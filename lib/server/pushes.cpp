@@ -32,6 +32,7 @@ void DaemonImpl::send_sync(Channel& c, const store::Session& session) {
                    {{"user", session.user}, {"error", plan.error().message}});
         return;
     }
+    prime_names(*plan);
     struct Job {
         BundlePlan plan;
         crypto::SecretBuffer key;
@@ -232,6 +233,81 @@ void DaemonImpl::finish_rotations(std::int64_t now) {
         }
         activate(group);
     }
+}
+
+void DaemonImpl::prime_names(const BundlePlan& plan) {
+    for (const auto& part : plan.parts) {
+        const std::string& group = part.group.name;
+        if (directories_.count(group)) continue;
+        auto& directory = directories_[group];
+        directory[plan.session.user] = part.address;
+        for (const auto& n : plan.names)
+            if (n.group == group) directory[n.user] = n.address;
+    }
+}
+
+void DaemonImpl::follow_names() {
+    auto zone = store_.read([](store::ReadTxn& t) -> Result<std::string> { return t.dns_zone(); });
+    if (!zone) return;
+    if (*zone != zone_) {
+        zone_ = *zone;
+        directories_.clear();  // the syncs prime them again
+        std::vector<std::string> users;
+        for (const auto& [user, fd] : live_)
+            users.push_back(user);
+        for (const auto& user : users) {
+            Channel* c = live_channel(user);
+            auto session = store_.read([&](store::ReadTxn& t) { return t.find_session(user); });
+            if (c && !c->push_key.empty() && session && *session && (*session)->acknowledged)
+                send_sync(*c, **session);
+        }
+        return;
+    }
+    // The groups of the live sessions, and who of them is in each.
+    std::map<std::string, std::vector<std::string>> live_in;
+    for (const auto& [user, fd] : live_)
+        if (auto k = known_.find(user); k != known_.end())
+            for (const auto& [group, index] : k->second.indices)
+                live_in[group].push_back(user);
+    std::map<std::string, std::map<std::string, net::Address>> now;
+    auto read = store_.read([&](store::ReadTxn& t) -> Result<void> {
+        for (const auto& [group, users] : live_in) {
+            if (!directories_.count(group)) continue;  // primed by its first bundle
+            auto members = t.members_of(group);
+            if (!members) continue;  // the group is gone: its sessions hear group-down
+            auto& directory = now[group];
+            for (const auto& m : *members)
+                directory[m.user] = m.address;
+        }
+        return ok();
+    });
+    if (!read) return;
+    for (auto& [group, directory] : now) {
+        const auto& before = directories_[group];
+        std::vector<protocol::BundleName> set;
+        std::vector<std::string> gone;
+        for (const auto& [user, address] : directory)
+            if (auto b = before.find(user); b == before.end() || !(b->second == address))
+                set.push_back({user, group, address});
+        for (const auto& [user, address] : before)
+            if (!directory.count(user)) gone.push_back(user);
+        // In pushes of at most max_names entries each, as a terminal takes them.
+        for (std::size_t i = 0; i < std::max(set.size(), gone.size()); i += protocol::max_names) {
+            auto part = [&](const auto& all) {
+                const std::size_t from = std::min(i, all.size());
+                const std::size_t to = std::min(i + protocol::max_names, all.size());
+                return std::vector(all.begin() + static_cast<std::ptrdiff_t>(from),
+                                   all.begin() + static_cast<std::ptrdiff_t>(to));
+            };
+            const wire::Message m = protocol::encode_names(group, part(set), part(gone));
+            for (const auto& user : live_in[group])
+                push(user, m);
+        }
+    }
+    // Groups no live session is in any more are forgotten.
+    std::erase_if(directories_, [&](const auto& d) { return !live_in.count(d.first); });
+    for (auto& [group, directory] : now)
+        directories_[group] = std::move(directory);
 }
 
 }  // namespace cug::server

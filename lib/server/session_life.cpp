@@ -328,9 +328,13 @@ void DaemonImpl::reconcile() {
         known_.insert_or_assign(s.user, Known(**now_session));
         if (!change->joined.empty()) {
             // The terminal gets the new group with its peers; they get it.
-            auto bundle =
-                store_.read([&](store::ReadTxn& t) { return build_bundle(t, **now_session); });
-            if (bundle) push(s.user, protocol::encode_sync(*bundle));
+            auto plan =
+                store_.read([&](store::ReadTxn& t) { return plan_bundle(t, **now_session); });
+            auto bundle = plan ? build_bundle(*plan) : Result<protocol::Bundle>(plan.error());
+            if (bundle) {
+                prime_names(*plan);
+                push(s.user, protocol::encode_sync(*bundle));
+            }
             push_away_peers(s.user);
             announce_up(s.user, change->joined);
         }
@@ -342,6 +346,7 @@ void DaemonImpl::reconcile() {
         if (!present.count(user)) gone.push_back(user);
     for (const auto& user : gone)
         end_session(user, "session.revoked", "revoked by the administrator", "revoked");
+    follow_names();
 }
 
 // A terminal's UDP hello: its endpoint is where the datagram came from. An

@@ -1,5 +1,6 @@
 // `cug-admin check`: every invariant the store promises, verified from one
 // snapshot. Problems are collected, not stopped at, so one run shows them all.
+#include "dns/zone.hpp"
 #include "store/internal.hpp"
 #include "store/lmdb.hpp"
 #include "store/names.hpp"
@@ -45,6 +46,11 @@ Result<std::vector<std::string>> ReadTxn::check() const {
                          certificate->subject_cn(), server_name());
     }
     if (auto params = password_params(); !params) problems.add("{}", params.error().message);
+    if (auto zone = get(Table::meta, as_bytes(meta_dns_zone)); zone && *zone) {
+        const std::string text(as_chars(**zone));
+        if (auto checked = dns::check_zone(text); !checked || *checked != text)
+            problems.add("the DNS zone '{}' is not a canonical zone name", text);
+    }
 
     // Users decode and are well-named.
     std::set<std::string> users;

@@ -20,6 +20,8 @@ inline constexpr std::string_view meta_server_name = "server.name";
 inline constexpr std::string_view meta_server_key = "server.key";    // PKCS#8 DER
 inline constexpr std::string_view meta_server_cert = "server.cert";  // DER
 inline constexpr std::string_view meta_password_params = "password.params";
+inline constexpr std::string_view meta_dns_zone =
+    "dns.zone";  // canonical; absent: dns::default_zone
 inline constexpr std::string_view meta_audit_limit = "audit.limit";
 inline constexpr std::string_view meta_audit_next = "audit.next";    // next sequence number
 inline constexpr std::string_view meta_audit_first = "audit.first";  // oldest kept

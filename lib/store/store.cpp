@@ -5,6 +5,7 @@
 
 #include "core/time.hpp"
 #include "crypto/random.hpp"
+#include "dns/zone.hpp"
 #include "store/internal.hpp"
 #include "store/lmdb.hpp"
 #include "store/names.hpp"
@@ -474,6 +475,22 @@ std::uint64_t ReadTxn::audit_limit() const {
 std::uint64_t ReadTxn::noise_limit() const {
     const std::uint64_t limit = meta_u64(meta_noise_limit);
     return limit ? limit : default_noise_limit;
+}
+
+std::string ReadTxn::dns_zone() const {
+    auto value = get(Table::meta, as_bytes(meta_dns_zone));
+    if (!value || !*value) return std::string(dns::default_zone);
+    const std::string zone(as_chars(**value));
+    auto checked = dns::check_zone(zone);
+    return checked && *checked == zone ? zone : std::string(dns::default_zone);  // check() says
+}
+
+Result<std::string> WriteTxn::set_dns_zone(std::string_view text) {
+    const std::string zone = CUG_TRY(dns::check_zone(text));
+    const std::string was = dns_zone();
+    CUG_CHECK(put(Table::meta, as_bytes(meta_dns_zone), as_bytes(zone)));
+    CUG_CHECK(audit_event("server.dns-zone", zone, fmt::format("was {}", was)));
+    return zone;
 }
 
 std::string ReadTxn::server_name() const {

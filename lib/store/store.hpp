@@ -85,6 +85,8 @@ class ReadTxn {
     Result<crypto::Argon2Params> password_params() const;
     std::uint64_t audit_limit() const;
     std::uint64_t noise_limit() const;
+    // The DNS zone terminals resolve members' names in ("cug." unless set).
+    std::string dns_zone() const;
 
     Result<std::optional<User>> find_user(std::string_view name) const;
     Result<User> user(std::string_view name) const;  // Errc::not_found if absent
@@ -182,6 +184,10 @@ class WriteTxn : public ReadTxn {
     // "session.expired", "session.kicked", "session.revoked").
     Result<void> end_session(std::string_view user, std::string_view why,
                              std::string_view detail = {});
+
+    // Sets the DNS zone (dns::check_zone; stored canonical), audited as
+    // server.dns-zone; cugd pushes it to the live sessions.
+    Result<std::string> set_dns_zone(std::string_view zone);
 
     // A never-reused number from a named counter (key ids, receiver indices...).
     Result<std::uint64_t> next_counter(std::string_view name);

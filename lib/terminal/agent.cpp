@@ -11,8 +11,10 @@
 #include "terminal/held_session.hpp"
 #include "terminal/link.hpp"
 #include "terminal/metrics.hpp"
+#include "terminal/resolver.hpp"
 #include "wire/text.hpp"
 
+#include <linux/capability.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -140,13 +142,19 @@ class AgentImpl final : public Agent {
     void keepalive(std::int64_t now);
     void send_hello(std::int64_t now);
     void udp_readable();
-    // The data plane follows the session: its pairs, keys and addresses.
+    // The data plane follows the session: its pairs, keys and addresses;
+    // and the resolver its names. clear_plane() when the session is gone.
     void sync_dataplane();
+    void clear_plane();
+    void sync_names();
 
     AgentConfig config_;
     std::unique_ptr<net::LocalServer> local_;
     int wake_fd_ = -1, signal_fd_ = -1;
     std::unique_ptr<dataplane::DataPlane> dataplane_;
+    std::unique_ptr<Resolver> resolver_;
+    std::unique_ptr<SystemDns> system_dns_;
+    std::string names_error_;  // the resolver's last complaint, said once
     std::atomic<bool> stopping_{false};
     bool leaving_for_good_ = false;  // SIGTERM: out once the logout is done
 
@@ -206,7 +214,15 @@ Result<void> AgentImpl::start() {
     config_.dataplane.interface = config_.interface;
     dataplane_ = CUG_TRY(dataplane::DataPlane::open(config_.dataplane));
     if (config_.metrics) metrics_server_ = CUG_TRY(metrics::Server::bind(*config_.metrics));
-    if (!config_.user.empty()) CUG_CHECK(cli::drop_privileges(config_.user, true));
+    resolver_ = std::make_unique<Resolver>(config_.dns_port);
+    system_dns_ = std::make_unique<SystemDns>(
+        config_.dns_port ? config_.dns_config : DnsConfig::off, config_.interface);
+    if (!config_.user.empty()) {
+        // Port 53 is bound when a session brings its addresses, after this.
+        std::vector<int> keep{CAP_NET_ADMIN};
+        if (config_.dns_port && config_.dns_port < 1024) keep.push_back(CAP_NET_BIND_SERVICE);
+        CUG_CHECK(cli::drop_privileges(config_.user, keep));
+    }
     CUG_CHECK(dataplane_->start_workers());
     // Its thread starts with SIGTERM blocked, as the workers' do.
     if (metrics_server_)
@@ -262,7 +278,7 @@ void AgentImpl::take_session(HeldSession held, std::uint64_t id) {
         log::event(log::Priority::notice, "session_ended",
                    {{"user", held_->user}, {"reason", "replaced"}});
         held_.reset();
-        dataplane_->clear();
+        clear_plane();
         link_.reset();
     }
     held_ = std::move(held);
@@ -281,7 +297,7 @@ void AgentImpl::log_out(std::string_view reason, std::optional<std::uint64_t> id
     leaving_user_ = held_->user;
     leaving_reason_ = std::string(reason);
     held_.reset();
-    dataplane_->clear();
+    clear_plane();
     presence_.reset();
     logout_ = id;
     if (phase_ == Phase::connected && link_) {
@@ -356,6 +372,27 @@ wire::Message AgentImpl::show() const {
                 (void)m.add_u64(fmt::format("peer.{}.last_tx", i),
                                 static_cast<std::uint64_t>(ps.last_tx));
             }
+        }
+    }
+    // The resolver: its counters always, its names while there is a session.
+    const auto& dns_stats = resolver_->stats();
+    (void)m.add_u64("dns.port", config_.dns_port);
+    (void)m.add("dns.system", system_dns_->method());
+    for (std::size_t i = 0; i < dns::outcomes; ++i)
+        (void)m.add_u64(fmt::format("dns.{}", dns::outcome_name(static_cast<dns::Outcome>(i))),
+                        dns_stats.outcomes[i]);
+    (void)m.add_u64("dns.not_local", dns_stats.not_local);
+    if (held_) {
+        (void)m.add("dns.zone", resolver_->zone().name());
+        const auto addresses = resolver_->addresses();
+        (void)m.add_u64("dns.servers", addresses.size());
+        for (std::size_t i = 0; i < addresses.size(); ++i)
+            (void)m.add(fmt::format("dns.server.{}", i), addresses[i].to_string());
+        const auto names = resolver_->zone().names();
+        (void)m.add_u64("names", names.size());
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            (void)m.add(fmt::format("name.{}", i), names[i].first);
+            (void)m.add(fmt::format("name.{}.address", i), names[i].second.to_string());
         }
     }
     (void)m.add("errno", "0");
@@ -513,7 +550,7 @@ void AgentImpl::link_failed(const Error& e) {
         answer_handoff(false, why,
                        e.reason == Reason::server_mismatch ? "server-mismatch" : "unreachable");
         held_.reset();
-        dataplane_->clear();
+        clear_plane();
         link_.reset();
         phase_ = Phase::idle;
         log::event(log::Priority::warning, "takeover_failed", {{"reason", why}});
@@ -534,7 +571,7 @@ void AgentImpl::drop_channel(std::string_view reason) {
     if (handoff_) {
         answer_handoff(false, why, "unreachable");  // cugd went away before it took the session
         held_.reset();
-        dataplane_->clear();
+        clear_plane();
         phase_ = Phase::idle;
         return;
     }
@@ -552,7 +589,7 @@ void AgentImpl::forget(std::string_view reason) {
                    {{"user", held_->user}, {"reason", why}});
     answer_handoff(false, why);
     held_.reset();  // the keys are wiped first
-    dataplane_->clear();
+    clear_plane();
     link_.reset();
     presence_.reset();
     phase_ = Phase::idle;
@@ -604,9 +641,37 @@ void AgentImpl::presence_done() {
 }
 
 void AgentImpl::sync_dataplane() {
-    if (!held_) return dataplane_->clear();
+    if (!held_) return clear_plane();
     if (auto updated = dataplane_->update(dataplane_view(*held_)); !updated)
         log::event(log::Priority::err, "dataplane_failed", {{"error", updated.error().message}});
+    sync_names();
+}
+
+void AgentImpl::clear_plane() {
+    dataplane_->clear();
+    (void)resolver_->update(std::nullopt);
+    system_dns_->set(std::nullopt);
+    names_error_.clear();
+}
+
+void AgentImpl::sync_names() {
+    if (!held_) return clear_plane();
+    dns::ZoneData d;
+    d.zone = held_->bundle.zone;
+    d.self = held_->user;
+    for (const auto& g : held_->bundle.groups)
+        d.groups.push_back({g.name, g.prefix, g.address});
+    for (const auto& n : held_->bundle.names)
+        d.members.push_back({n.user, n.group, n.address});
+    auto updated = resolver_->update(d);
+    const std::string error = updated ? "" : updated.error().message;
+    if (!error.empty() && error != names_error_)
+        log::event(log::Priority::warning, "resolver_failed", {{"error", error}});
+    names_error_ = error;
+    const auto addresses = resolver_->addresses();
+    if (addresses.empty()) return system_dns_->set(std::nullopt);
+    system_dns_->set(DnsSettings{addresses.front(), config_.dns_port, resolver_->zone().name(),
+                                 resolver_->zone().reverse_zones()});
 }
 
 void AgentImpl::send_hello(std::int64_t now) {
@@ -683,13 +748,17 @@ Result<void> AgentImpl::run() {
             log_out("cug-tun stopped", std::nullopt);
         }
         if (leaving_for_good_ && phase_ != Phase::leaving) break;
-        pollfd fds[6] = {{local_->fd(), POLLIN, 0},
-                         {wake_fd_, POLLIN, 0},
-                         {signal_fd_, POLLIN, 0},
-                         {link_ ? link_->fd() : -1, link_ ? link_->events() : short{0}, 0},
-                         {dataplane_->control_fd(), POLLIN, 0},
-                         {presence_ ? presence_->event : -1, POLLIN, 0}};
-        const int n = ::poll(fds, 6, 1000);
+        std::vector<pollfd> fds = {
+            {local_->fd(), POLLIN, 0},
+            {wake_fd_, POLLIN, 0},
+            {signal_fd_, POLLIN, 0},
+            {link_ ? link_->fd() : -1, link_ ? link_->events() : short{0}, 0},
+            {dataplane_->control_fd(), POLLIN, 0},
+            {presence_ ? presence_->event : -1, POLLIN, 0}};
+        constexpr std::size_t own = 6;
+        resolver_->add_fds(fds);
+        const int wait = resolver_->timeout_ms();
+        const int n = ::poll(fds.data(), fds.size(), wait < 0 ? 1000 : std::min(wait, 1000));
         if (n < 0 && errno != EINTR) return make_error(Errc::os, "poll: {}", std::strerror(errno));
         if (fds[2].revents & POLLIN) {
             signalfd_siginfo info;
@@ -704,9 +773,11 @@ Result<void> AgentImpl::run() {
         if (fds[3].revents) on_link();
         if (fds[4].revents & POLLIN) udp_readable();
         if (fds[5].revents & POLLIN && presence_) presence_done();
+        if (n > 0) resolver_->handle(fds.data() + own, fds.size() - own);
         const std::int64_t now = unix_now();
         if (now != last_tick) {  // deadlines, at least once a second
             last_tick = now;
+            resolver_->tick();
             serve_local();
             on_link();
             keepalive(now);

@@ -9,7 +9,8 @@
 // socket. Its local socket speaks key=value:
 //
 //   cmd=session ...   from cug-login: take over this session (answer once acknowledged)
-//   cmd=show          the state, without secrets, with the data plane's counters
+//   cmd=show          the state, without secrets, with the data plane's and the
+//                     resolver's counters and the names it answers for
 //   cmd=logout        wipe the keys, then tell cugd
 //
 // Only root and the agent's own user may connect (SO_PEERCRED).
@@ -20,6 +21,7 @@
 #include "dataplane/dataplane.hpp"
 #include "net/address.hpp"
 #include "terminal/login.hpp"
+#include "terminal/system_dns.hpp"
 
 #include <chrono>
 #include <filesystem>
@@ -40,6 +42,10 @@ struct AgentConfig {
     // Where to serve Prometheus' /metrics (none: not at all); bound before
     // privileges are dropped.
     std::optional<net::Endpoint> metrics;
+    // The session's names (terminal/resolver.hpp): on this port of its
+    // addresses (0: no resolver), and how the system is pointed at it.
+    std::uint16_t dns_port = 53;
+    DnsConfig dns_config = DnsConfig::automatic;
 };
 
 std::filesystem::path agent_socket(const std::filesystem::path& dir, const std::string& interface);

@@ -4,6 +4,8 @@
 #include "terminal/login.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 namespace cug::terminal {
 
@@ -92,9 +94,30 @@ Result<PushOutcome> apply_push(HeldSession& held, const wire::Message& outer) {
         case Kind::group_down:
             held.pending.erase(push.group);
             std::erase_if(b.peers, [&](const auto& p) { return p.group == push.group; });
+            std::erase_if(b.names, [&](const auto& n) { return n.group == push.group; });
             std::erase_if(b.groups, [&](const auto& g) { return g.name == push.group; });
             outcome.left = push.group;
             break;
+        case Kind::names: {
+            // By user within the group; our own entry is the group's address.
+            std::map<std::string, std::size_t> at;  // the group's entries by user
+            for (std::size_t i = 0; i < b.names.size(); ++i)
+                if (b.names[i].group == push.group) at.emplace(b.names[i].user, i);
+            for (auto& name : push.names) {
+                if (name.user == held.user) continue;
+                if (auto same = at.find(name.user); same != at.end()) {
+                    b.names[same->second] = std::move(name);
+                } else if (b.names.size() < protocol::max_names) {
+                    at.emplace(name.user, b.names.size());
+                    b.names.push_back(std::move(name));
+                }
+            }
+            const std::set<std::string> gone(push.gone.begin(), push.gone.end());
+            std::erase_if(b.names, [&](const auto& n) {
+                return n.group == push.group && gone.count(n.user);
+            });
+            break;
+        }
         case Kind::endpoint:
             for (auto& p : b.peers)
                 if (p.user == push.user) p.endpoint = push.endpoint;

@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         // What decodes encodes back to a message that decodes alike.
         auto again = protocol::decode_bundle(protocol::encode_bundle(*bundle));
         if (!again || again->peers.size() != bundle->peers.size() ||
-            again->groups.size() != bundle->groups.size())
+            again->groups.size() != bundle->groups.size() || again->names != bundle->names ||
+            again->zone != bundle->zone)
             __builtin_trap();
     }
     return 0;

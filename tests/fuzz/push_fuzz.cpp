@@ -18,5 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         auto again = protocol::decode_push(protocol::encode_peer_up(push->peers), groups);
         if (!again || again->peers.size() != push->peers.size()) __builtin_trap();
     }
+    if (push && push->kind == protocol::Push::Kind::names) {
+        auto again = protocol::decode_push(
+            protocol::encode_names(push->group, push->names, push->gone), groups);
+        if (!again || again->names != push->names || again->gone != push->gone) __builtin_trap();
+    }
     return 0;
 }

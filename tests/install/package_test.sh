@@ -200,9 +200,20 @@ sed -i 's/^listen = .*/listen = "[::]:7443"/' "$ns/etc/cug/cugd.conf"  # quoted:
 for t in 1 2 3 4; do
   sed "s/^#port = .*/port = 51820/" "$root/usr/share/doc/cug-terminal/examples/cug0.conf" > "$ns/etc/cug/cug$t.conf"
 done
+# The real resolvconf for the terminals (openresolv, extracted, never
+# installed on the host: scripts/install-deps package downloads it), in /usr
+# as a merged-/usr system has it.
+rc="$work/resolvconf"
+deb=$(ls /var/cache/apt/archives/openresolv_*.deb 2>/dev/null | tail -1) ||
+  fail "no openresolv package: run scripts/install-deps package"
+mkdir -p "$rc/deb"
+dpkg-deb -x "$deb" "$rc/deb"
+mkdir -p "$rc/usr"
+mv "$rc/deb/sbin" "$rc/usr/sbin"; mv "$rc/deb/lib" "$rc/usr/lib"
+printf 'resolv_conf=/etc/resolv.conf\n' > "$ns/etc/resolvconf.conf"
 mount_ns() {
   cat <<'MOUNTS'
-mount -t overlay overlay -o "lowerdir=$root/usr:/usr" /usr
+mount -t overlay overlay -o "lowerdir=$root/usr:$root/../resolvconf/usr:/usr" /usr
 mount -t overlay overlay -o "lowerdir=$ns/etc:/etc" /etc
 mount -t overlay overlay -o "lowerdir=/run,upperdir=$ns/run-up,workdir=$ns/run-work" /run
 mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$ns/var-up,workdir=$ns/var-work" /var/lib

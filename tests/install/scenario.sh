@@ -6,7 +6,10 @@
 # User= and with the unit's capability bounding set, and reads the installed
 # configuration files: cugd.service in the server's network namespace,
 # cug-tun@cugN.service in terminal N's (/etc/cug/cugN.conf), and
-# cug-logout@cug2.service at terminal 2. The installed cug-admin enrolls the
+# cug-logout@cug2.service at terminal 2. Each cug-tun has a mount namespace
+# of its own (as PrivateMounts= gives it) with its own /etc/resolv.conf and
+# /run/resolvconf, where it points the real resolvconf (openresolv, in /usr
+# here) at its names. The installed cug-admin enrolls the
 # four users on virtual cards in a private pcscd (test tools from the build:
 # the virtual card is never installed); the installed cug-login logs them in.
 #
@@ -35,17 +38,19 @@ bounding() {
   for c in $caps; do c=${c#CAP_}; out="$out,+${c,,}"; done
   echo "$out"
 }
-# start_unit UNIT INSTANCE NETNS USER: as systemd would (Type=notify: ready
-# once it says READY=1); its PID in $STARTED.
+# start_unit UNIT INSTANCE NETNS USER [WRAPPER...]: as systemd would
+# (Type=notify: ready once it says READY=1), under WRAPPER if given; its PID
+# in $STARTED.
 start_unit() {
   local unit=$1 instance=$2 netns=$3 user=$4 name=${1%.service}
+  shift 4
   name=${name/@/@$instance}  # cugd, cug-tun@cug1: its log is $WORK/$name.log
   local -a argv
   read -r -a argv <<< "$(exec_start "$unit" "$instance")"
   local -a as=()
   [ "$user" = root ] || as=(--reuid="$user" --regid="$user" --clear-groups)
   ip netns exec "$netns" python3 "$tests/support/notify_start.py" "$WORK/notify-$name" \
-    "$WORK/$name.log" setpriv "${as[@]}" --no-new-privs --bounding-set="$(bounding "$unit")" -- \
+    "$WORK/$name.log" "$@" setpriv "${as[@]}" --no-new-privs --bounding-set="$(bounding "$unit")" -- \
     "${argv[@]}" > "$WORK/$name.notified" 2>&1 ||
     fail "$unit ($instance): $(cat "$WORK/$name.notified" "$WORK/$name.log")"
   STARTED=$(sed -n 's/^pid //p' "$WORK/$name.notified")
@@ -74,12 +79,20 @@ start_unit cugd.service "" "$NET_SERVER" "$(unit_value cugd.service User)"
 cugd=$STARTED
 [ "$(stat -c %U "/proc/$cugd")" = _cug ] || fail "cugd runs as $(stat -c %U "/proc/$cugd")"
 install -d -m 0750 /run/cug                                   # RuntimeDirectory=cug
+mkdir -p /run/resolvconf  # in this test's /run: each cug-tun mounts its own over it
 for t in 1 2 3 4; do
-  start_unit cug-tun@.service "cug$t" "$(term_ns "$t")" root
+  # Terminal T's mount namespace: its resolv.conf and resolvconf's state,
+  # with the network's resolver registered as ifupdown would (at the
+  # server's address, where nothing answers port 53: a name cug-tun refuses
+  # fails there at once).
+  : > "$WORK/resolv-cug$t.conf"
+  start_unit cug-tun@.service "cug$t" "$(term_ns "$t")" root unshare --mount --propagation private \
+    sh -c 'mount -t tmpfs tmpfs /run/resolvconf && mount --bind "$0" /etc/resolv.conf &&
+      echo "nameserver 192.0.2.1" | resolvconf -a eth0.inet && exec "$@"' "$WORK/resolv-cug$t.conf"
   TUN[$t]=$STARTED
   [ -S "/run/cug/cug$t.sock" ] || fail "cug-tun@cug$t said READY=1 before its socket"
 done
-grep -q '^CapBnd:\s*0000000000001\(0c0\|000\)$' "/proc/${TUN[1]}/status" ||
+grep -q '^CapBnd:\s*0000000000001\(4c0\|400\)$' "/proc/${TUN[1]}/status" ||
   fail "cug-tun@cug1's bounding set: $(grep CapBnd "/proc/${TUN[1]}/status")"
 pass "cugd.service and cug-tun@cug1..4.service run from their ExecStart lines and /etc/cug"
 
@@ -110,6 +123,22 @@ pings 4 "$C" || fail "D cannot ping C: $(cat "$WORK/ping.out")"
 pings 1 "$C" 1 && fail "A reached C across the groups"
 pass "drawing 8: A and B reach each other in VPN1, C and D in VPN2, and nothing crosses"
 
+# --- names through the system's resolver, as resolvconf set it ----------------
+# in_tun T CMD...: CMD in terminal T's cug-tun's network and mount namespaces.
+in_tun() { local t=$1; shift; nsenter -t "${TUN[$t]}" -m -n "$@"; }
+for _ in $(seq 600); do grep -q "nameserver $B" "$WORK/resolv-cug2.conf" && break; pause_us 50000; done
+grep -q "nameserver $B" "$WORK/resolv-cug2.conf" || fail "resolvconf did not name B's resolver: $(cat "$WORK/resolv-cug2.conf" "$WORK/cug-tun@cug2.log")"
+[ "$(grep -m1 '^nameserver' "$WORK/resolv-cug2.conf")" = "nameserver $B" ] ||
+  fail "B's resolver does not come first: $(cat "$WORK/resolv-cug2.conf")"
+grep -q '^search cug$' "$WORK/resolv-cug2.conf" || fail "no search domain: $(cat "$WORK/resolv-cug2.conf")"
+grep -q '^nameserver 192.0.2.1$' "$WORK/resolv-cug2.conf" || fail "the network's resolver went: $(cat "$WORK/resolv-cug2.conf")"
+grep -q 'event=dns_set method=resolvconf' "$WORK/cug-tun@cug2.log" || fail "cug-tun@cug2's log: $(cat "$WORK/cug-tun@cug2.log")"
+[ "$(in_tun 2 getent hosts USER-A.VPN1.cug | awk '{print $1}')" = "$A" ] ||
+  fail "getent at terminal 2: $(in_tun 2 getent hosts USER-A.VPN1.cug)"
+[ "$(in_tun 4 getent hosts USER-C.VPN2 | awk '{print $1}')" = "$C" ] || fail "USER-C.VPN2 at terminal 4"
+in_tun 1 ping -c 1 -W 2 USER-B.VPN1.cug > "$WORK/ping.out" 2>&1 || fail "ping USER-B.VPN1.cug: $(cat "$WORK/ping.out")"
+pass "resolvconf points each terminal at its cug-tun: getent and ping by name"
+
 # --- drawings 9 and 2: A and C pull their cards and swap terminals ----------
 card_pull A; card_pull C
 expect 0 in_term 1 cug-logout --interface cug1
@@ -136,9 +165,12 @@ done
 card_pull B
 until_shows 2 'd["user"]' None
 until_shows 3 'len(d["peers"])' 0
+for _ in $(seq 600); do grep -q "nameserver $B" "$WORK/resolv-cug2.conf" || break; pause_us 50000; done
+[ "$(grep -v '^#' "$WORK/resolv-cug2.conf")" = "nameserver 192.0.2.1" ] ||
+  fail "B's logout left terminal 2's resolv.conf as: $(cat "$WORK/resolv-cug2.conf")"
 grep -q "event=card_removed" "$WORK/cug-logout2.log" ||
   fail "cug-logout@cug2 did not log the removal: $(cat "$WORK/cug-logout2.log")"
-pass "cug-logout@cug2.service logged B out when the card left"
+pass "cug-logout@cug2.service logged B out when the card left, and resolv.conf is as it was"
 
 expect 0 admin server status --json
 [ "$(printf '%s' "$OUT" | json_get 'd["sessions"]')" = 3 ] || fail "cugd's sessions: $OUT"
@@ -149,4 +181,8 @@ for pid in "$cugd" "${TUN[@]}"; do
   kill -0 "$pid" 2>/dev/null && fail "PID $pid did not stop on SIGTERM"
 done
 grep -q "event=stopping signal=TERM" "$WORK/cugd.log" || fail "cugd's log: $(cat "$WORK/cugd.log")"
-pass "the services stop on SIGTERM"
+for t in 1 3 4; do
+  [ "$(grep -v '^#' "$WORK/resolv-cug$t.conf")" = "nameserver 192.0.2.1" ] ||
+    fail "terminal $t's resolv.conf after cug-tun stopped: $(cat "$WORK/resolv-cug$t.conf")"
+done
+pass "the services stop on SIGTERM; every resolv.conf is as it was"

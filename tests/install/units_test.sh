@@ -17,7 +17,7 @@ DESTDIR="$root" cmake --install "$CUG_BUILD_DIR" --prefix /usr > "$work/install.
 units="$root/lib/systemd/system"
 
 # The exposure each service may have at most (0 best, 10 worst).
-declare -A most=([cugd.service]=1.4 [cug-tun@.service]=2.5 [cug-logout@.service]=0.7)
+declare -A most=([cugd.service]=1.4 [cug-tun@.service]=2.6 [cug-logout@.service]=0.7)
 [ "$(find "$units" -name '*.service' | wc -l)" = "${#most[@]}" ] ||
   fail "units installed: $(ls "$units"); this test knows ${!most[*]}"
 

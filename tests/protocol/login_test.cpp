@@ -48,6 +48,9 @@ Bundle sample_bundle() {
     p.recv_key = crypto::random_secret(32);
     p.not_after = 1900000000;
     b.peers.push_back(std::move(p));
+    b.zone = "corp.example.";
+    b.names.push_back({"USER-B", "VPN1", *net::Address::parse("10.0.0.2")});
+    b.names.push_back({"USER-Z", "VPN1", *net::Address::parse("10.0.0.9")});  // offline
     return b;
 }
 
@@ -169,4 +172,16 @@ TEST_CASE("bundles decode strictly") {
     CHECK_FALSE(altered("session", "AAAA").ok());
     CHECK_FALSE(altered("peer.0.user", "bad user").ok());
     CHECK(altered("peer.0.endpoint", "").ok());  // endpoints are optional
+    // The zone and the names directory: every member, online or not.
+    CHECK(back.zone == "corp.example.");
+    REQUIRE(back.names.size() == 2);
+    CHECK(back.names[1] == BundleName{"USER-Z", "VPN1", *net::Address::parse("10.0.0.9")});
+    CHECK_FALSE(altered("zone", "").ok());
+    CHECK_FALSE(altered("zone", "Corp.Example.").ok());  // not canonical
+    CHECK_FALSE(altered("zone", "a..b.").ok());
+    CHECK_FALSE(altered("name.1.address", "10.0.1.9").ok());  // outside its group
+    CHECK_FALSE(altered("name.1.group", "VPN2").ok());
+    CHECK_FALSE(altered("name.1.user", "bad user").ok());
+    CHECK_FALSE(altered("names", "3").ok());
+    CHECK_FALSE(altered("names", "1").ok());  // an entry beyond the count
 }

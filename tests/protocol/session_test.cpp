@@ -122,11 +122,31 @@ TEST_CASE("pushes decode strictly against the session's groups") {
     b.expires = 1900000000;
     b.groups = groups();
     b.peers.push_back(peer("USER-B", "10.0.0.2"));
+    b.names.push_back({"USER-B", "VPN1", *net::Address::parse("10.0.0.2")});
     auto sync = decode_push(encode_sync(b), {});
     REQUIRE(sync.ok());
     CHECK(sync->kind == Push::Kind::sync);
     CHECK(sync->sync.session == b.session);
     CHECK(sync->sync.peers.size() == 1);
+    CHECK(sync->sync.names == b.names);
+    CHECK(sync->sync.zone == "cug.");
+
+    // names: members that joined or moved, and those that left.
+    const std::vector<BundleName> set{{"USER-C", "VPN1", *net::Address::parse("10.0.0.3")}};
+    auto names = decode_push(encode_names("VPN1", set, {"USER-B"}), groups());
+    REQUIRE(names.ok());
+    CHECK(names->kind == Push::Kind::names);
+    CHECK(names->group == "VPN1");
+    CHECK(names->names == set);
+    CHECK(names->gone == std::vector<std::string>{"USER-B"});
+    CHECK(!decode_push(encode_names("VPN2", set, {}), groups()).ok());  // another group's entry
+    const std::vector<BundleName> outside_prefix{
+        {"USER-C", "VPN1", *net::Address::parse("10.9.0.3")}};
+    CHECK(!decode_push(encode_names("VPN1", outside_prefix, {}), groups()).ok());
+    CHECK(!decode_push(encode_names("VPN1", {}, {"no spaces allowed"}), groups()).ok());
+    wire::Message more = encode_names("VPN1", set, {});
+    (void)more.add("gone.0", "USER-B");  // beyond its count
+    CHECK(!decode_push(more, groups()).ok());
 }
 
 TEST_CASE("the UDP hello authenticates the session; the reply carries the observed endpoint") {

@@ -23,15 +23,23 @@ for m in "VPN1 USER-A" "VPN1 USER-B" "VPN2 USER-C" "VPN2 USER-D"; do expect 0 ad
 A=198.51.100.1; B=198.51.100.2; C=fd00:2::1; D=fd00:2::2
 cugd_start
 # Terminals 2 and 3 run cug-tun as nobody after set-up, keeping only
-# CAP_NET_ADMIN (terminal 3 gets A's address live after the swap); terminal 4
-# without offloads (its peers, with them, send and read the same packets).
-tun_start 1; tun_start 2 --user nobody; tun_start 3 --user nobody; tun_start 4 --no-offload
+# CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (the resolver's port 53; terminal 3
+# gets A's address live after the swap); terminal 4 without offloads (its
+# peers, with them, send and read the same packets).
+# Terminal 4 has systemd-resolved (tests/support/with_resolved.sh), and its
+# cug-tun points it at the session's names.
+tun_start 1; tun_start 2 --user nobody; tun_start 3 --user nobody
+TUN_WRAP=("$CUG_TESTS/support/with_resolved.sh" "$WORK/resolved4")
+tun_start 4 --no-offload --dns-config resolved
+TUN_WRAP=()
+read -r -a resolved_pids < "$WORK/resolved4/pids"
+cleanup_pids+=("${resolved_pids[@]}")
 [ "$(show 1 'd["offload"]') $(show 4 'd["offload"]')" = "True False" ] ||
   fail "offloads: terminal 1 $(show 1 'd["offload"]'), terminal 4 $(show 4 'd["offload"]')"
 for t in 2 3; do
   for _ in $(seq 50); do [ "$(ps -o user= -p "${TUN_PID[$t]}")" = nobody ] && break; sleep 0.02; done
   [ "$(ps -o user= -p "${TUN_PID[$t]}")" = nobody ] || fail "terminal $t's cug-tun runs as $(ps -o user= -p "${TUN_PID[$t]}")"
-  grep -q '^CapEff:.*0000000000001000$' "/proc/${TUN_PID[$t]}/status" ||
+  grep -q '^CapEff:.*0000000000001400$' "/proc/${TUN_PID[$t]}/status" ||
     fail "terminal $t's cug-tun has capabilities $(grep CapEff "/proc/${TUN_PID[$t]}/status")"
 done
 
@@ -70,6 +78,57 @@ tcp_ok() {  # tcp_ok FROM TO_TERMINAL ADDRESS BYTES [MBPS]: a transfer, checked 
 tcp_ok 1 2 "$B" 3000000
 tcp_ok 4 3 "$C" 3000000
 pass "drawing 1: A and B reach each other in VPN1, C and D in VPN2 (ping, TCP)"
+
+# --- names: each terminal resolves its groups' members ----------------------
+# dig_at T SERVER ARGS...: the short answer of a query at terminal T to the
+# resolver at SERVER; status_at the same query's status.
+dig_at() { local t=$1 s=$2; shift 2; in_term "$t" dig +time=5 +tries=1 +short "@$s" "$@"; }
+status_at() {
+  local t=$1 s=$2; shift 2
+  in_term "$t" dig +time=5 +tries=1 "@$s" "$@" | sed -n 's/.*status: \([A-Z]*\),.*/\1/p'
+}
+# with_resolver T CMD...: CMD at terminal T, its /etc/resolv.conf naming the
+# terminal's own resolver with `search cug` (in a private mount namespace:
+# the host's file is untouched).
+with_resolver() {
+  local t=$1; shift
+  in_term "$t" unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$WORK/resolv$t.conf" "$@"
+}
+printf 'nameserver %s\nsearch cug\noptions timeout:5 attempts:1\n' "$A" > "$WORK/resolv1.conf"
+printf 'nameserver %s\nsearch cug\noptions timeout:5 attempts:1\n' "$B" > "$WORK/resolv2.conf"
+[ "$(dig_at 2 "$B" USER-A.VPN1.cug A)" = "$A" ] || fail "USER-A.VPN1.cug at terminal 2: $(dig_at 2 "$B" USER-A.VPN1.cug A)"
+[ "$(dig_at 2 "$B" user-b.vpn1.CUG A)" = "$B" ] || fail "B's own name at terminal 2"
+[ "$(dig_at 4 "$D" USER-C.VPN2.cug AAAA)" = "$C" ] || fail "USER-C.VPN2.cug at terminal 4: $(dig_at 4 "$D" USER-C.VPN2.cug AAAA)"
+[ "$(dig_at 2 "$B" -x "$A")" = "user-a.vpn1.cug." ] || fail "A's PTR at terminal 2: $(dig_at 2 "$B" -x "$A")"
+[ "$(with_resolver 2 getent hosts USER-A.VPN1.cug | awk '{print $1}')" = "$A" ] ||
+  fail "getent at terminal 2: $(with_resolver 2 getent hosts USER-A.VPN1.cug)"
+[ "$(with_resolver 2 getent hosts USER-A.VPN1 | awk '{print $1}')" = "$A" ] ||
+  fail "the search domain at terminal 2: $(with_resolver 2 getent hosts USER-A.VPN1)"
+with_resolver 1 ping -c 1 -W 2 USER-B.VPN1.cug > "$WORK/ping.out" 2>&1 || fail "ping USER-B.VPN1.cug from terminal 1: $(cat "$WORK/ping.out")"
+[ "$(status_at 2 "$B" USER-C.VPN2.cug AAAA)" = NXDOMAIN ] || fail "USER-C.VPN2.cug at terminal 2: $(status_at 2 "$B" USER-C.VPN2.cug AAAA)"
+[ "$(status_at 2 "$B" VPN2.cug SOA)" = NXDOMAIN ] || fail "VPN2.cug at terminal 2"
+[ "$(status_at 2 "$B" www.example.com A)" = REFUSED ] || fail "www.example.com at terminal 2: $(status_at 2 "$B" www.example.com A)"
+[ "$(status_at 2 "$B" USER-A.VPN1.cug ANY)" = NOTIMP ] || fail "ANY at terminal 2"
+[ "$(in_term 2 dig +tcp +time=5 +tries=1 +short "@$B" USER-A.VPN1.cug A)" = "$A" ] || fail "the resolver over TCP"
+# A peer cannot ask B's resolver through the tunnel: nothing comes back.
+before=$(show 2 'd["dns"]["queries"]["not_local"]')
+in_term 1 dig +time=1 +tries=1 "@$B" USER-A.VPN1.cug > /dev/null && fail "A's query reached B's resolver"
+[ "$(show 2 'd["dns"]["queries"]["not_local"]')" -gt "$before" ] || fail "B's resolver did not count A's query as not local"
+[ "$(show 2 '" ".join(n["name"] + "=" + n["address"] for n in d["names"])')" = "user-a.vpn1.cug.=$A user-b.vpn1.cug.=$B user-a.cug.=$A user-b.cug.=$B" ] ||
+  fail "terminal 2's names: $(show 2 'd["names"]')"
+pass "names: USER-A.VPN1.cug at terminal 2 (dig, getent, search domain), ping by name, PTR; another group's names NXDOMAIN, others REFUSED, peers get nothing"
+# Terminal 4 through systemd-resolved: the link's DNS, its domains, and
+# getent through the stub resolver (127.0.0.53).
+in_resolved() { nsenter -t "${TUN_PID[4]}" -m -n "$@"; }
+for _ in $(seq 200); do in_resolved resolvectl dns cug0 | grep -q "$D" && break; sleep 0.05; done
+contains "$(in_resolved resolvectl dns cug0)" "$D"
+contains "$(in_resolved resolvectl domain cug0)" "cug ~0.0.0.0.0.0.0.0.2.0.0.0.0.0.d.f.ip6.arpa"
+contains "$(in_resolved resolvectl status cug0)" "-DefaultRoute -LLMNR -mDNS"
+[ "$(in_resolved getent hosts USER-C.VPN2.cug | awk '{print $1}')" = "$C" ] ||
+  fail "getent through systemd-resolved: $(in_resolved getent hosts USER-C.VPN2.cug; cat "$WORK/resolved4/resolved.log")"
+[ "$(in_resolved getent hosts user-c.vpn2 | awk '{print $1}')" = "$C" ] || fail "the search domain through systemd-resolved"
+[ "$(show 4 'd["dns"]["system"]')" = resolved ] || fail "terminal 4's resolver: $(show 4 'd["dns"]')"
+pass "systemd-resolved at terminal 4: per-link DNS and domains on cug0, getent USER-C.VPN2.cug through its stub"
 
 # A connection with a tiny MSS: the kernel would cut its data into more
 # segments per super-packet than a batch holds, but for the device's cap.
@@ -144,7 +203,8 @@ until_shows 4 'len(d["peers"])' 0
 pings 2 "$A" 1 && fail "B reached A after A logged out"
 expect 0 admin session list --json
 [ "$(printf '%s' "$OUT" | json_get '" ".join(sorted(r["user"] for r in d))')" = "USER-B USER-D" ] || fail "drawing 9: $OUT"
-pass "drawing 9: A and C pulled their cards; only B and D are registered"
+[ "$(dig_at 2 "$B" USER-A.VPN1.cug A)" = "$A" ] || fail "USER-A.VPN1.cug at terminal 2 with A logged out"
+pass "drawing 9: A and C pulled their cards; only B and D are registered; A's name still resolves at B's terminal"
 card_insert A 2; card_insert C 0
 expect 0 login 3 2 246800 passwd0-A
 expect 0 login 1 0 246802 passwd2-C
@@ -160,7 +220,23 @@ pings 1 "$D" || fail "C (terminal 1) cannot ping D: $(cat "$WORK/ping.out")"
 pings 4 "$C" || fail "D cannot ping C at terminal 1: $(cat "$WORK/ping.out")"
 tcp_ok 3 2 "$B" 1000000
 pings 3 "$D" 1 && fail "A reached D after the swap"
-pass "drawing 2: A at terminal 3 and C at terminal 1 reach B and D at the same overlay addresses"
+[ "$(dig_at 2 "$B" USER-A.VPN1.cug A)" = "$A" ] || fail "USER-A.VPN1.cug at terminal 2 after the swap"
+[ "$(dig_at 1 "$C" USER-D.VPN2.cug AAAA)" = "$D" ] || fail "USER-D.VPN2.cug at terminal 1 (C) after the swap"
+[ "$(status_at 1 "$C" USER-B.VPN1.cug A)" = NXDOMAIN ] || fail "terminal 1 (now C's) still knows VPN1's names"
+pass "drawing 2: A at terminal 3 and C at terminal 1 reach B and D at the same overlay addresses and names"
+
+# --- the administrator moves the zone: every terminal follows ---------------
+expect 0 admin server set --dns-zone Corp.Example
+contains "$OUT" "DNS zone: corp.example. (was cug.)"
+for _ in $(seq 200); do [ "$(dig_at 2 "$B" USER-A.VPN1.corp.example A)" = "$A" ] && break; sleep 0.05; done
+[ "$(dig_at 2 "$B" USER-A.VPN1.corp.example A)" = "$A" ] || fail "terminal 2 did not follow the new zone: $(show 2 'd["dns"]')"
+[ "$(status_at 2 "$B" USER-A.VPN1.cug A)" = REFUSED ] || fail "the old zone still answers"
+expect 65 admin server set --dns-zone 'bad_zone'
+contains "$ERR" "invalid DNS zone"
+expect 0 admin server set --dns-zone cug
+for _ in $(seq 200); do [ "$(dig_at 2 "$B" USER-A.VPN1.cug A)" = "$A" ] && break; sleep 0.05; done
+[ "$(dig_at 2 "$B" USER-A.VPN1.cug A)" = "$A" ] || fail "terminal 2 did not follow the zone back"
+pass "cug-admin server set --dns-zone: the terminals answer in the new zone, a bad zone is refused (65)"
 
 # --- rotation during a transfer: nothing lost -------------------------------
 key=$(show 3 'd["groups"][0]["key_id"]')
@@ -227,6 +303,10 @@ expect 0 admin member del VPN1 USER-B
 for _ in $(seq 100); do [ "$(peers_of 3)" = "" ] && break; sleep 0.01; done
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 [ "$(peers_of 3)" = "" ] || fail "A still holds B's keys"
+for _ in $(seq 100); do [ "$(status_at 3 "$A" USER-B.VPN1.cug A)" = NXDOMAIN ] && break; sleep 0.01; done
+names_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$(status_at 3 "$A" USER-B.VPN1.cug A)" = NXDOMAIN ] || fail "USER-B.VPN1.cug still resolves at A's terminal"
+echo "ok: USER-B.VPN1.cug NXDOMAIN at A's terminal ${names_ms} ms after the administrator's command"
 until_shows 2 'd["state"]' idle
 echo "ok: A dropped B's keys ${ms} ms after the administrator's command"
 before=$(drops 3 unknown_index)
@@ -240,6 +320,29 @@ kill "$flood" 2>/dev/null || true
 pings 2 "$A" 1 && fail "B reached A after its revocation"
 [ "$(in_term 2 ip -brief addr show cug0 | grep -c "$B")" = 0 ] || fail "B kept its VPN1 address"
 pass "revocation: A refuses B at once (${ms} ms) and B can neither send nor read"
+# --- a flood of queries and junk at D's resolver: it answers within its rate,
+# the tunnel goes on, and its CPU stays bounded -------------------------------
+cpu() { awk '{print $14 + $15}' "/proc/${TUN_PID[4]}/stat"; }  # clock ticks
+cpu_before=$(cpu); wall_before=$(date +%s%N)
+in_term 4 python3 "$CUG_TESTS/support/dns_flood.py" "$D" 200000 > "$WORK/flood.out" &
+flooder=$!; cleanup_pids+=("$flooder")
+pings 4 "$C" 3 || fail "D cannot ping C during the flood: $(cat "$WORK/ping.out")"
+wait "$flooder" || fail "the flood failed"
+wall_ms=$(( ($(date +%s%N) - wall_before) / 1000000 ))
+cpu_ms=$(( ($(cpu) - cpu_before) * 1000 / $(getconf CLK_TCK) ))
+echo "ok: flood $(cat "$WORK/flood.out"): cug-tun used ${cpu_ms} ms of CPU in ${wall_ms} ms"
+[ $((cpu_ms * 2)) -lt $((wall_ms + 200)) ] || fail "cug-tun used ${cpu_ms} ms of CPU in ${wall_ms} ms of flood"
+[ "$(dig_at 4 "$D" USER-C.VPN2.cug AAAA)" = "$C" ] || fail "D's resolver after the flood"
+pings 4 "$C" || fail "D cannot ping C after the flood"
+[ "$(show 4 'd["dns"]["queries"]["formerr"] > 0 and d["dns"]["queries"]["refused"] > 0')" = True ] ||
+  fail "D's resolver counters: $(show 4 'd["dns"]')"
+pass "a flood of 200000 queries and junk: D's resolver answers after it, the tunnel carried pings, CPU bounded"
+expect 0 in_term 4 "$CUG_BIN/cug-logout" --socket-dir "$WORK/t4"
+for _ in $(seq 200); do in_resolved resolvectl dns cug0 | grep -q "$D" || break; sleep 0.05; done
+in_resolved resolvectl dns cug0 | grep -q "$D" && fail "D's logout left cug0's DNS: $(in_resolved resolvectl dns cug0)"
+[ -z "$(in_resolved resolvectl domain cug0 | sed 's/^Link [0-9]* (cug0)://; s/ //g')" ] ||
+  fail "D's logout left cug0's domains: $(in_resolved resolvectl domain cug0)"
+pass "D's logout takes terminal 4's systemd-resolved settings back"
 for t in 1 2 3 4; do
   echo "ok: terminal $t's cug-tun peak memory: $(awk '/VmHWM/ {print $2, $3}' "/proc/${TUN_PID[$t]}/status")"
 done

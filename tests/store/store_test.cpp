@@ -416,6 +416,26 @@ TEST_CASE("the audit log records every change and stays within its limit") {
     CHECK(problems_of(st).empty());
 }
 
+TEST_CASE("the DNS zone: cug. until set, set canonical and audited, a bad one refused") {
+    TempDir dir;
+    Store st = make_store(dir);
+    CHECK(must(st.read([](ReadTxn& t) -> Result<std::string> { return t.dns_zone(); })) == "cug.");
+    CHECK(must(st.write([](WriteTxn& t) { return t.set_dns_zone("Corp.Example"); })) ==
+          "corp.example.");
+    CHECK(must(st.read([](ReadTxn& t) -> Result<std::string> { return t.dns_zone(); })) ==
+          "corp.example.");
+    auto bad = st.write([](WriteTxn& t) { return t.set_dns_zone("a_b"); });
+    REQUIRE(!bad);
+    CHECK(bad.error().code == Errc::invalid);
+    CHECK(must(st.read([](ReadTxn& t) -> Result<std::string> { return t.dns_zone(); })) ==
+          "corp.example.");
+    auto log = must(st.read([](ReadTxn& t) { return t.audit(0, 100); }));
+    CHECK(log.back().action == "server.dns-zone");
+    CHECK(log.back().subject == "corp.example.");
+    CHECK(log.back().detail == "was cug.");
+    CHECK(problems_of(st).empty());
+}
+
 TEST_CASE("check finds planted damage") {
     TempDir dir;
     {
@@ -434,6 +454,8 @@ TEST_CASE("check finds planted damage") {
     // A membership for a user that does not exist.
     Membership ghost{"GHOST", "VPN1", *net::Address::parse("10.0.0.1"), 1};
     raw_put(dir / "store", "members", membership_key("GHOST", "VPN1"), encode_membership(ghost));
+    // A DNS zone no cug-admin would have written.
+    raw_put(dir / "store", "meta", as_bytes("dns.zone"), as_bytes("Bad Zone"));
     auto st = Store::open(dir / "store", tester());
     REQUIRE(st.ok());
     auto problems = problems_of(*st);
@@ -445,6 +467,8 @@ TEST_CASE("check finds planted damage") {
     CHECK(mentions("10.0.0.9"));
     CHECK(mentions("names no user"));
     CHECK(mentions("counts 1 members but has 2"));
+    CHECK(mentions("the DNS zone 'Bad Zone'"));
+    CHECK(must(st->read([](ReadTxn& t) -> Result<std::string> { return t.dns_zone(); })) == "cug.");
 }
 
 TEST_CASE("the map grows when a change does not fit") {

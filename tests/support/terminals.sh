@@ -4,15 +4,20 @@
 # (an array: the cugd address terminal T uses, "HOST:PORT", index T).
 TUN="$CUG_BIN/cug-tun"
 declare -a TUN_PID=()
+# Words put before cug-tun by tun_start (with_resolved.sh DIR), if any.
+declare -a TUN_WRAP=()
 declare -a SERVER_AT=()
 
 # tun_start T [options]: cug-tun in terminal T's namespace, its socket in $WORK/tT.
+# It leaves the system's resolver configuration alone unless the options say
+# otherwise (--dns-config): a test never changes the host's.
 tun_start() {
   local t=$1; shift
   mkdir -p "$WORK/t$t"
+  case " $* " in *" --dns-config"*) ;; *) set -- --dns-config off "$@" ;; esac
   # Not through in_term: a function in the background would be a subshell,
   # and its PID not cug-tun's.
-  ip netns exec "$(term_ns "$t")" "$TUN" --socket-dir "$WORK/t$t" "$@" 2>>"$WORK/tun$t.log" &
+  ip netns exec "$(term_ns "$t")" "${TUN_WRAP[@]}" "$TUN" --socket-dir "$WORK/t$t" "$@" 2>>"$WORK/tun$t.log" &
   TUN_PID[$t]=$!
   cleanup_pids+=($!)
   for _ in $(seq 200); do [ -S "$WORK/t$t/cug0.sock" ] && return 0; sleep 0.02; done
