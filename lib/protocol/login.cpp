@@ -178,20 +178,34 @@ Result<crypto::SecretBuffer> key_field(const wire::Message& m, const std::string
     return out;
 }
 
+// The user, group and address of an entry (a peer's, a name's: `what`),
+// checked against the session's groups.
+Result<BundleName> decode_member(const wire::Message& m, const std::string& p,
+                                 const std::vector<BundleGroup>& groups, std::string_view what) {
+    BundleName e;
+    e.user = std::string(CUG_TRY(m.get(p + "user")));
+    if (!store::check_user_name(e.user))
+        return bad_bundle(fmt::format("{}'s user ID is invalid", what));
+    e.group = std::string(CUG_TRY(m.get(p + "group")));
+    auto group = std::find_if(groups.begin(), groups.end(),
+                              [&](const BundleGroup& g) { return g.name == e.group; });
+    if (group == groups.end())
+        return bad_bundle(fmt::format("{} is in a group the session lacks", what));
+    e.address = CUG_TRY(address_field(m, p + "address"));
+    if (!group->prefix.contains(e.address))
+        return bad_bundle(fmt::format("{}'s address is outside its group", what));
+    return e;
+}
+
 }  // namespace
 
 Result<BundlePeer> decode_peer(const wire::Message& m, const std::string& p,
                                const std::vector<BundleGroup>& groups) {
     BundlePeer peer;
-    peer.user = std::string(CUG_TRY(m.get(p + "user")));
-    if (!store::check_user_name(peer.user)) return bad_bundle("a peer's user ID is invalid");
-    peer.group = std::string(CUG_TRY(m.get(p + "group")));
-    auto group = std::find_if(groups.begin(), groups.end(),
-                              [&](const BundleGroup& g) { return g.name == peer.group; });
-    if (group == groups.end()) return bad_bundle("a peer is in a group the session lacks");
-    peer.address = CUG_TRY(address_field(m, p + "address"));
-    if (!group->prefix.contains(peer.address))
-        return bad_bundle("a peer's address is outside its group");
+    BundleName who = CUG_TRY(decode_member(m, p, groups, "a peer"));
+    peer.user = std::move(who.user);
+    peer.group = std::move(who.group);
+    peer.address = who.address;
     if (m.has(p + "endpoint"))
         peer.endpoint = CUG_TRY(net::Endpoint::parse(CUG_TRY(m.get(p + "endpoint"))));
     peer.send_index =
@@ -213,17 +227,7 @@ void encode_name(wire::Message& m, const std::string& p, const BundleName& name)
 
 Result<BundleName> decode_name(const wire::Message& m, const std::string& p,
                                const std::vector<BundleGroup>& groups) {
-    BundleName name;
-    name.user = std::string(CUG_TRY(m.get(p + "user")));
-    if (!store::check_user_name(name.user)) return bad_bundle("a name's user ID is invalid");
-    name.group = std::string(CUG_TRY(m.get(p + "group")));
-    auto group = std::find_if(groups.begin(), groups.end(),
-                              [&](const BundleGroup& g) { return g.name == name.group; });
-    if (group == groups.end()) return bad_bundle("a name is in a group the session lacks");
-    name.address = CUG_TRY(address_field(m, p + "address"));
-    if (!group->prefix.contains(name.address))
-        return bad_bundle("a name's address is outside its group");
-    return name;
+    return decode_member(m, p, groups, "a name");
 }
 
 Result<Bundle> decode_bundle(const wire::Message& m) {

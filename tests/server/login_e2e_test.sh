@@ -203,7 +203,14 @@ pass "a removed member's session is revoked and its terminal told; everything is
 
 # cug-logout --watch (what cug-logout@.service runs): every session the
 # terminal gets ends when its card leaves the reader, and it waits for the
-# next one; cugd's audit log names the reason.
+# next one; cugd's audit log names the reason. cugd restarts without the
+# 2-second presence checks first: one falling between a card's removal and
+# cug-logout's logout would end the session itself (as absent), and on a
+# busy machine that window is long.
+kill -9 "$CUGD_PID"; wait "$CUGD_PID" 2>/dev/null || true
+rm -f "$CUGD_SOCKET"
+cugd_start --idle-seconds 5 --presence-seconds 3600
+until_shows 3 'd["state"]' connected
 removed() { admin audit --json | json_get 'len([e for e in d if e["action"] == "session.logout" and "card removed" in e["detail"]])'; }
 before=$(removed)
 "$LOGOUT" --socket-dir "$WORK/t3" --watch --verbose > "$WORK/watch-out" 2>&1 &
