@@ -215,14 +215,15 @@ Result<void> AgentImpl::start() {
     dataplane_ = CUG_TRY(dataplane::DataPlane::open(config_.dataplane));
     if (config_.metrics) metrics_server_ = CUG_TRY(metrics::Server::bind(*config_.metrics));
     resolver_ = std::make_unique<Resolver>(config_.dns_port);
-    system_dns_ = std::make_unique<SystemDns>(
-        config_.dns_port ? config_.dns_config : DnsConfig::off, config_.interface);
     if (!config_.user.empty()) {
         // Port 53 is bound when a session brings its addresses, after this.
         std::vector<int> keep{CAP_NET_ADMIN};
         if (config_.dns_port && config_.dns_port < 1024) keep.push_back(CAP_NET_BIND_SERVICE);
         CUG_CHECK(cli::drop_privileges(config_.user, keep));
     }
+    // Its thread starts after the drop: capabilities are per thread.
+    system_dns_ = std::make_unique<SystemDns>(
+        config_.dns_port ? config_.dns_config : DnsConfig::off, config_.interface);
     CUG_CHECK(dataplane_->start_workers());
     // Its thread starts with SIGTERM blocked, as the workers' do.
     if (metrics_server_)

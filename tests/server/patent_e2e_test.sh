@@ -28,7 +28,9 @@ cugd_start
 # peers, with them, send and read the same packets).
 # Terminal 4 has systemd-resolved (tests/support/with_resolved.sh), and its
 # cug-tun points it at the session's names.
-tun_start 1; tun_start 2 --user nobody; tun_start 3 --user nobody
+# Terminal 2 has the system-DNS thread too (auto: as nobody it can change
+# nothing), which must hold no more than the rest.
+tun_start 1; tun_start 2 --user nobody --dns-config auto; tun_start 3 --user nobody
 TUN_WRAP=("$CUG_TESTS/support/with_resolved.sh" "$WORK/resolved4")
 tun_start 4 --no-offload --dns-config resolved
 TUN_WRAP=()
@@ -39,8 +41,13 @@ cleanup_pids+=("${resolved_pids[@]}")
 for t in 2 3; do
   for _ in $(seq 50); do [ "$(ps -o user= -p "${TUN_PID[$t]}")" = nobody ] && break; sleep 0.02; done
   [ "$(ps -o user= -p "${TUN_PID[$t]}")" = nobody ] || fail "terminal $t's cug-tun runs as $(ps -o user= -p "${TUN_PID[$t]}")"
-  grep -q '^CapEff:.*0000000000001400$' "/proc/${TUN_PID[$t]}/status" ||
-    fail "terminal $t's cug-tun has capabilities $(grep CapEff "/proc/${TUN_PID[$t]}/status")"
+  # Every thread: capabilities and no_new_privs are per thread.
+  for task in "/proc/${TUN_PID[$t]}"/task/*; do
+    grep -q '^CapEff:.*0000000000001400$' "$task/status" && grep -q '^CapPrm:.*0000000000001400$' "$task/status" &&
+      grep -q '^NoNewPrivs:\s*1$' "$task/status" ||
+      fail "terminal $t's cug-tun thread ${task##*/}: $(grep 'Cap\(Eff\|Prm\)\|NoNewPrivs' "$task/status")"
+  done
+  [ "$(ls "/proc/${TUN_PID[$t]}/task" | wc -l)" -gt 1 ] || fail "terminal $t's cug-tun has one thread"
 done
 
 # --- drawing 1: A at terminal 1, B at 2, C at 3, D at 4 ----------------------

@@ -26,7 +26,10 @@ trials=${CUG_GONE_TRIALS:-10}
 declare -A seen=()
 for trial in $(seq "$trials"); do
   cugd_start
-  delay=$(( (RANDOM * 32768 + RANDOM) % (took + took / 2 + 1) ))
+  # Spread over the login's length, one slice a trial, at a random point of
+  # it: the first slices are inside any login (a random spread over 1.5 times
+  # the first login, which is the slowest, missed them all 1 run in 50).
+  delay=$(( took * (trial - 1) / trials + (RANDOM * 32768 + RANDOM) % (took / trials + 1) ))
   in_term 1 "$CUG_BIN/cug-login" --server "${SERVER_AT[1]}" --reader "$(reader_name 0)" \
     --socket-dir "$WORK/t1" --pin-fd 3 --password-fd 4 3< <(echo 246800) 4< <(echo passwd0-A) \
     > /dev/null 2> "$WORK/login.err" &
