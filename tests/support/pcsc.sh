@@ -59,8 +59,14 @@ CONF
     >"$PCSC_WORK/pcscd.log" 2>&1 &
   PCSC_PID=$!
   export PCSCLITE_CSOCK_NAME="$PCSC_WORK/run/pcscd.comm"
+  # Up once its socket is there and every vpcd entry listens for its cards.
+  local want=""
+  for ((i = 0; i < entries; i++)); do want="$want|:$((PCSC_PORT + 2 * i))\$"; done
+  want=${want#|}
   for _ in $(seq 200); do
-    [ -S "$PCSCLITE_CSOCK_NAME" ] && ss -Htln | grep -q ":$PCSC_PORT\b" && return 0
+    [ -S "$PCSCLITE_CSOCK_NAME" ] &&
+      [ "$(ss -Htln | awk '{print $4}' | grep -E "$want" | grep -Eo '[0-9]+$' | sort -u | wc -l)" -ge "$entries" ] &&
+      return 0
     kill -0 "$PCSC_PID" 2>/dev/null || break
     sleep 0.02
   done

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 int main(int argc, char** argv) {
     using namespace cug;
@@ -24,9 +25,22 @@ int main(int argc, char** argv) {
     }
     std::puts("watching");
     std::fflush(stdout);
+    // A reader pcscd has not registered yet (it brings its readers up one
+    // after another) is waited for too, until the deadline.
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::atol(argv[3]));
     auto seen = context->wait_for(
         reader, what == "present" ? card::CardPresence::present : card::CardPresence::absent,
         std::chrono::milliseconds(std::atol(argv[3])));
+    while (!seen && seen.error().message.find("is not available") != std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        seen = context->wait_for(
+            reader, what == "present" ? card::CardPresence::present : card::CardPresence::absent,
+            std::max(left, std::chrono::milliseconds(1)));
+    }
     if (!seen) {
         std::fprintf(stderr, "cug-card-wait: %s\n", seen.error().message.c_str());
         return exit_status(seen.error().code);
