@@ -41,16 +41,19 @@ struct ZoneGroup {
     std::string name;
     net::Prefix prefix;
     net::Address address;  // the session's own
+    bool operator==(const ZoneGroup&) const = default;
 };
 struct ZoneMember {
     std::string user, group;
     net::Address address;
+    bool operator==(const ZoneMember&) const = default;
 };
 struct ZoneData {
     std::string zone{default_zone};  // canonical (check_zone)
     std::string self;                // the session's user
     std::vector<ZoneGroup> groups;
     std::vector<ZoneMember> members;  // the others the session knows
+    bool operator==(const ZoneData&) const = default;
 };
 
 // What a name is in the zone.

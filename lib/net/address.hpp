@@ -56,6 +56,7 @@ struct Prefix {
     // Precondition: contains(address).
     unsigned __int128 offset_of(const Address& address) const;
     std::string to_string() const;
+    bool operator==(const Prefix&) const = default;
 };
 
 struct Endpoint {

@@ -94,11 +94,18 @@ Resolver::~Resolver() = default;
 Result<void> Resolver::update(const std::optional<dns::ZoneData>& data) {
     if (!data) {
         zone_ = dns::Zone();
+        data_.reset();
         listeners_.clear();
         connections_.clear();
         return ok();
     }
-    zone_ = dns::Zone(*data, ++serial_);
+    // The agent calls this after every push (a peer's endpoint, a rotation):
+    // the zone (up to 16,000 names) is rebuilt only when its names changed.
+    // The sockets are looked at every time: a bind that failed is retried.
+    if (data_ != data) {
+        zone_ = dns::Zone(*data, ++serial_);
+        data_ = data;
+    }
     std::vector<net::Address> wanted;
     for (const auto& g : data->groups)
         if (std::find(wanted.begin(), wanted.end(), g.address) == wanted.end())

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,8 @@ class Resolver {
 
     // The session's names (nullopt: none, every socket closes). Sockets open
     // for addresses new to the session and close for those it lost; the zone
-    // is swapped at once. Errors: addresses that could not be bound (the
+    // is swapped at once (and rebuilt only when the names changed: the same
+    // data keeps the zone and its serial). Errors: addresses that could not be bound (the
     // rest still serve).
     Result<void> update(const std::optional<dns::ZoneData>& data);
 
@@ -67,6 +69,7 @@ class Resolver {
 
     std::uint16_t port_;
     dns::Zone zone_;
+    std::optional<dns::ZoneData> data_;  // what zone_ was built from
     std::uint32_t serial_ = 0;
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::vector<std::unique_ptr<Connection>> connections_;
