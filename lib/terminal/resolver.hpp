@@ -40,9 +40,9 @@ class Resolver {
 
     // The session's names (nullopt: none, every socket closes). Sockets open
     // for addresses new to the session and close for those it lost; the zone
-    // is swapped at once (and rebuilt only when the names changed: the same
-    // data keeps the zone and its serial). Errors: addresses that could not be bound (the
-    // rest still serve).
+    // is swapped at once, and rebuilt only when the names changed (the same
+    // data keeps the zone and its serial). Errors: addresses that could not
+    // be bound (the rest still serve).
     Result<void> update(const std::optional<dns::ZoneData>& data);
 
     const dns::Zone& zone() const { return zone_; }
