@@ -5,6 +5,7 @@
 #include "core/paths.hpp"
 #include "core/time.hpp"
 #include "terminal/agent.hpp"
+#include "terminal/card_login.hpp"
 #include "wire/json.hpp"
 
 #include <CLI/CLI.hpp>
@@ -69,39 +70,21 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_flag("--json", json, "print the result as JSON");
     if (auto status = cli::parse(app, argc, argv)) return *status;
-    const auto socket = terminal::agent_socket(socket_dir, interface);
     auto result = [&]() -> Result<terminal::LoginResult> {
-        // Fail before asking for anything if nobody can take the session.
-        wire::Message show;
-        CUG_CHECK(show.add("cmd", "show"));
-        CUG_TRY(terminal::ask_agent(socket, show, std::chrono::seconds(2)));
-        auto card = CUG_TRY(card::Card::open(reader));
-        auto id = CUG_TRY(card.identity());
-        CUG_CHECK(id.check_issued());
-        terminal::LoginOptions o;
+        terminal::CardLoginOptions o;
+        o.socket = terminal::agent_socket(socket_dir, interface);
+        o.reader = reader;
         o.server = server;
         if (o.server.empty())
             if (const char* env = std::getenv("CUG_SERVER"); env && *env) o.server = env;
-        if (o.server.empty()) o.server = id.server_certificate->subject_cn();
-        o.pin = CUG_TRY(cli::read_secret(pin_fd, fmt::format("PIN for {}'s card: ", id.user_id()),
-                                         {"PIN", 6, 8}, false));
-        o.password =
-            CUG_TRY(cli::read_secret(password_fd, fmt::format("Password for {}: ", id.user_id()),
+        auto card = CUG_TRY(terminal::CardLogin::start(o));
+        auto pin = CUG_TRY(cli::read_secret(pin_fd, fmt::format("PIN for {}'s card: ", card.user()),
+                                            {"PIN", 6, 8}, false));
+        auto password =
+            CUG_TRY(cli::read_secret(password_fd, fmt::format("Password for {}: ", card.user()),
                                      {"password", 1, 1024}, false));
-        auto login = CUG_TRY(terminal::log_in(card, o));
-        wire::Message handoff = terminal::session_request(login);
-        auto answer = terminal::ask_agent(socket, handoff, std::chrono::seconds(20));
-        handoff.wipe();
-        if (!answer) return std::move(answer).error();
-        if (answer->get("errno").value_or("1") != "0") {
-            Error e = make_error(Errc::unavailable, "cug-tun could not take the session: {}",
-                                 answer->get("message").value_or("no reason given"));
-            const std::string_view why = answer->get("reason").value_or("");
-            if (why == "unreachable") e.reason = Reason::unreachable;  // cugd went away
-            if (why == "server-mismatch") e.reason = Reason::server_mismatch;
-            if (why == "refused") e.reason = Reason::refused;
-            return e;
-        }
+        auto login = CUG_TRY(card.log_in(std::move(pin), std::move(password)));
+        CUG_CHECK(terminal::hand_off(o.socket, login, std::chrono::seconds(20)));
         return login;
     }();
     if (!result) {

@@ -31,37 +31,7 @@
 
 namespace cug::terminal {
 
-std::filesystem::path agent_socket(const std::filesystem::path& dir, const std::string& interface) {
-    return dir / (interface + ".sock");
-}
-
-wire::Message session_request(const LoginResult& r) {
-    wire::Message m;
-    (void)m.add("cmd", "session");
-    (void)m.add("user", r.user);
-    (void)m.add("server", r.server);
-    (void)m.add_bytes("server_key", r.server_key.to_der());
-    (void)m.add("reader", r.reader);
-    (void)m.add_bytes("resume_key", r.resume_key.view());
-    (void)m.add_bytes("push_key", r.push_key.view());
-    (void)m.add_bytes("udp_key", r.udp_key.view());
-    wire::Message bundle = protocol::encode_bundle(r.bundle);
-    std::string text = bundle.encode();
-    bundle.wipe();
-    (void)m.add_bytes("bundle", as_bytes(text));
-    explicit_bzero(text.data(), text.size());
-    return m;
-}
-
-Result<wire::Message> ask_agent(const std::filesystem::path& socket, const wire::Message& request,
-                                std::chrono::milliseconds timeout) {
-    auto answer = net::ask_local(socket, request, timeout, protocol::channel_limits());
-    if (!answer && answer.error().code == Errc::unavailable)
-        return with_reason(
-            make_error(Errc::unavailable, "cug-tun is not running ({})", answer.error().message),
-            Reason::agent_missing);
-    return answer;
-}
+// agent_socket, session_request and ask_agent: agent_client.cpp.
 
 namespace {
 
@@ -254,12 +224,25 @@ void AgentImpl::handle(net::LocalServer::Request& request) {
         return local_->reply(request.id, show().encode());
     }
     if (cmd == "logout") {
-        if (auto keys = r.allow_only({"cmd", "reason"}); !keys) return refuse(keys.error().message);
+        if (auto keys = r.allow_only({"cmd", "reason", "session"}); !keys)
+            return refuse(keys.error().message);
         std::string reason = "cug-logout";
         if (auto given = r.find("reason")) {
             if (given->empty() || given->size() > 64)
                 return refuse("a logout reason is 1 to 64 characters");
             reason = *given;
+        }
+        // session=: only that session (pam_cug's close_session, which must
+        // not end a newer login's).
+        if (r.find("session")) {
+            auto id = r.get_bytes("session", protocol::session_id_size);
+            if (!id || id->size() != protocol::session_id_size)
+                return refuse("session= is a session ID");
+            if (!held_ || held_->bundle.session != *id) {
+                wire::Message m = answer(true, "that session is not held here");
+                (void)m.add("held", "no");
+                return local_->reply(request.id, m.encode());
+            }
         }
         return log_out(reason, request.id);
     }

@@ -11,7 +11,8 @@
 //   cmd=session ...   from cug-login: take over this session (answer once acknowledged)
 //   cmd=show          the state, without secrets, with the data plane's and the
 //                     resolver's counters and the names it answers for
-//   cmd=logout        wipe the keys, then tell cugd
+//   cmd=logout        wipe the keys, then tell cugd (with session=ID: only if
+//                     that is the session held; held=no when it is not)
 //
 // Only root and the agent's own user may connect (SO_PEERCRED).
 #pragma once

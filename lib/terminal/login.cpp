@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -98,6 +99,13 @@ Result<int> connect_tcp(const std::string& server, std::chrono::milliseconds tim
     return unreachable(server, last);
 }
 
+void set_io_timeout(int fd, std::chrono::milliseconds timeout) {
+    timeval t{static_cast<time_t>(timeout.count() / 1000),
+              static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof t);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &t, sizeof t);
+}
+
 Result<wire::Message> read_message(net::TlsStream& tls, wire::Decoder& decoder) {
     for (;;) {
         auto m = CUG_TRY(decoder.next());
@@ -109,14 +117,21 @@ Result<wire::Message> read_message(net::TlsStream& tls, wire::Decoder& decoder) 
         if (*n == 0 && wait == net::TlsWait::none)
             return with_reason(make_error(Errc::io, "cugd closed the channel"),
                                Reason::unreachable);
+        // On a blocking socket, only its timeout (set_io_timeout) wants more.
+        if (*n == 0)
+            return with_reason(make_error(Errc::unavailable, "cugd did not answer in time"),
+                               Reason::unreachable);
         CUG_CHECK(decoder.feed(ByteView(buf, *n)));
     }
 }
 
 Result<void> write_message(net::TlsStream& tls, const std::string& encoded) {
     net::TlsWait wait;
-    if (auto n = tls.write(as_bytes(encoded), wait); !n)
-        return with_reason(std::move(n).error(), Reason::unreachable);
+    auto n = tls.write(as_bytes(encoded), wait);
+    if (!n) return with_reason(std::move(n).error(), Reason::unreachable);
+    if (*n < encoded.size())  // the socket's timeout (set_io_timeout)
+        return with_reason(make_error(Errc::unavailable, "cugd took nothing in time"),
+                           Reason::unreachable);
     return ok();
 }
 
@@ -159,6 +174,7 @@ Result<LoginResult> log_in(const LoginCredentials& c, const LoginOptions& option
             return with_reason(std::move(tls).error(), Reason::server_mismatch);
         return with_reason(std::move(tls).error(), Reason::unreachable);
     }
+    set_io_timeout(tls->fd(), options.timeout);
     const Bytes exporter =
         CUG_TRY(tls->exporter(protocol::exporter_login, protocol::exporter_size));
     wire::Decoder decoder(protocol::channel_limits());

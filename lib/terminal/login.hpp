@@ -21,7 +21,7 @@ struct LoginOptions {
     std::string server;  // HOST[:PORT] or [IPv6]:PORT
     crypto::SecretBuffer pin;
     crypto::SecretBuffer password;
-    std::chrono::milliseconds timeout{10'000};
+    std::chrono::milliseconds timeout{10'000};  // connecting, and each answer of cugd's
 };
 
 struct LoginResult {
@@ -42,8 +42,13 @@ Error unreachable(std::string_view server, std::string_view why);
 // Errors carry Reason::unreachable.
 Result<int> connect_tcp(const std::string& server, std::chrono::milliseconds timeout);
 
+// Bounds each later read and write on a blocking socket (SO_RCVTIMEO,
+// SO_SNDTIMEO): a cugd that stops answering is an error, not a hang.
+void set_io_timeout(int fd, std::chrono::milliseconds timeout);
+
 // Reads one key=value message from a blocking TLS stream. A channel that
-// ends or breaks is Reason::unreachable; a malformed message is not.
+// ends, breaks or stays silent past set_io_timeout is Reason::unreachable; a
+// malformed message is not.
 Result<wire::Message> read_message(net::TlsStream& tls, wire::Decoder& decoder);
 Result<void> write_message(net::TlsStream& tls, const std::string& encoded);
 
