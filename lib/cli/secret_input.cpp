@@ -150,4 +150,13 @@ Result<crypto::SecretBuffer> read_secret(std::optional<int> fd, std::string_view
     return prompt_secret(prompt, rules, confirm);
 }
 
+Result<crypto::SecretBuffer> accept_secret(ByteView typed, const SecretRules& rules) {
+    if (typed.size() > rules.max_length)
+        return make_error(Errc::invalid, "the {} is too long (at most {} bytes)", rules.what,
+                          rules.max_length);
+    auto secret = crypto::SecretBuffer::copy_of(typed);
+    CUG_CHECK(check_secret(secret, secret.size(), rules));
+    return secret;
+}
+
 }  // namespace cug::cli

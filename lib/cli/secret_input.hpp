@@ -25,6 +25,10 @@ Result<crypto::SecretBuffer> read_secret_from_fd(int fd, const SecretRules& rule
 Result<crypto::SecretBuffer> prompt_secret(std::string_view prompt, const SecretRules& rules,
                                            bool confirm);
 
+// What was typed elsewhere (a PAM conversation's answer), held to the same
+// rules as the rest.
+Result<crypto::SecretBuffer> accept_secret(ByteView typed, const SecretRules& rules);
+
 // From fd when given, else from the terminal.
 Result<crypto::SecretBuffer> read_secret(std::optional<int> fd, std::string_view prompt,
                                          const SecretRules& rules, bool confirm);

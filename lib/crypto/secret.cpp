@@ -29,6 +29,10 @@ void init_secure_heap(std::size_t bytes) {
     ensure_heap();
 }
 
+void leave_secure_heap_alone() {
+    std::call_once(heap_once, [] {});
+}
+
 SecretBuffer::SecretBuffer(std::size_t size) {
     if (size == 0) return;
     ensure_heap();

@@ -13,6 +13,11 @@ namespace cug::crypto {
 // Sets the size of the secure heap; call before the first SecretBuffer if the
 // default (4 MiB) does not fit. A power of two.
 void init_secure_heap(std::size_t bytes);
+// Never sets up OpenSSL's secure heap (a library inside another program,
+// pam_cug.so, leaves that program's OpenSSL as it found it): secrets then
+// live in the ordinary heap, still wiped when freed; a secure heap the
+// program set up itself is used.
+void leave_secure_heap_alone();
 
 class SecretBuffer {
   public:

@@ -24,7 +24,7 @@ for page in "${pages[@]}"; do
   [ -z "$joined" ] || fail "$name renders words run together: $joined"
   # The header's date is one mandoc understands (it says so above otherwise),
   # and every page names the others it refers to by their section.
-  head -n 1 "$page" | grep -qE '^\.TH [A-Z.-]+ [1-8] "[0-9]{4}-[0-9]{2}-[0-9]{2}"' ||
+  head -n 1 "$page" | grep -qE '^\.TH [A-Z._-]+ [1-8] "[0-9]{4}-[0-9]{2}-[0-9]{2}"' ||
     fail "$name: .TH date is not YYYY-MM-DD: $(head -n 1 "$page")"
 done
 echo "ok: ${#pages[@]} man pages: mandoc lint, man --warnings and the rendered text are clean"

@@ -15,11 +15,13 @@ root="$work/root"
 DESTDIR="$root" cmake --install "$build" --prefix /usr --strip > "$work/install.log" 2>&1 ||
   fail "cmake --install: $(tail -n 3 "$work/install.log")"
 
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 want="etc/cug/cugd.conf 644
 lib/systemd/system/cug-logout@.service 644
 lib/systemd/system/cug-tun@.service 644
 lib/systemd/system/cugd.service 644
 lib/udev/rules.d/90-cug-logout.rules 644
+lib/$multiarch/security/pam_cug.so 644
 usr/bin/cug-login 755
 usr/bin/cug-logout 755
 usr/lib/sysusers.d/cug.conf 644
@@ -40,11 +42,14 @@ usr/share/man/man7/cug.7 644
 usr/share/man/man8/cug-admin.8 644
 usr/share/man/man8/cug-tun.8 644
 usr/share/man/man8/cugd.8 644
+usr/share/man/man8/pam_cug.8 644
+usr/share/pam-configs/cug 644
 usr/share/zsh/vendor-completions/_cug-admin 644
 usr/share/zsh/vendor-completions/_cug-login 644
 usr/share/zsh/vendor-completions/_cug-logout 644
 usr/share/zsh/vendor-completions/_cug-tun 644
 usr/share/zsh/vendor-completions/_cugd 644"
+want=$(LC_ALL=C sort <<< "$want")  # wherever $multiarch sorts
 got=$(cd "$root" && find . -type f -printf '%P %m\n' | LC_ALL=C sort)
 [ "$got" = "$want" ] || fail "the installed tree differs from what it should be:
 $(diff <(echo "$want") <(echo "$got") || true)"
