@@ -30,7 +30,8 @@ if [ -z "${CUG_PACKAGE_DIR:-}" ]; then
 fi
 version=$(dpkg-parsechangelog -l "$tree/debian/changelog" -S Version)
 arch=$(dpkg --print-architecture)
-for p in "cug-common_${version}_all" "cugd_${version}_$arch" "cug-terminal_${version}_$arch"; do
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+for p in "cug-common_${version}_all" "cugd_${version}_$arch" "cug-terminal_${version}_$arch" "libpam-cug_${version}_$arch"; do
   [ -f "$debs/$p.deb" ] || fail "no $p.deb in $debs: $(ls "$debs")"
 done
 
@@ -59,8 +60,10 @@ want_terminal="$( { printf '%s\n' lib/systemd/system/cug-logout@.service lib/sys
   usr/share/bash-completion/completions/cug-tun usr/share/zsh/vendor-completions/_cug-login \
   usr/share/zsh/vendor-completions/_cug-logout usr/share/zsh/vendor-completions/_cug-tun
   doc cug-terminal; } | LC_ALL=C sort)"
+want_pam="$( { printf '%s\n' "lib/$multiarch/security/pam_cug.so" usr/share/man/man8/pam_cug.8.gz \
+  usr/share/pam-configs/cug; doc libpam-cug; } | LC_ALL=C sort)"
 for pair in "cug-common_${version}_all:$want_common" "cugd_${version}_$arch:$want_cugd" \
-            "cug-terminal_${version}_$arch:$want_terminal"; do
+            "cug-terminal_${version}_$arch:$want_terminal" "libpam-cug_${version}_$arch:$want_pam"; do
   p=${pair%%:*} want=${pair#*:}
   got=$(contents "$debs/$p.deb")
   [ "$got" = "$want" ] || fail "$p.deb holds other files than it should:
@@ -77,15 +80,40 @@ mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/lib/d
 touch "$root/var/lib/dpkg/status" "$root/var/lib/dpkg/available"
 # What every Debian system has, and systemd owns there.
 mkdir -p "$root/etc/systemd/system" "$root/var/lib/systemd"
-snapshot() { (cd "$root" && find . -mindepth 1 ! -path './var/lib/dpkg/*' ! -path './etc/passwd*' \
+# And what libpam-runtime makes there: pam_unix's profile and the common-*
+# files pam-auth-update writes from it (as its postinst does on a new
+# system). pam-auth-update keeps its choices in debconf, which reads its
+# configuration and databases under DPKG_ROOT: the root's own, never the
+# host's.
+mkdir -p "$root/usr/share/pam-configs" "$root/etc/pam.d" "$root/var/lib/pam" \
+  "$root/var/cache/debconf"
+cp /usr/share/pam-configs/unix "$root/usr/share/pam-configs/"
+cat > "$root/etc/debconf.conf" <<EOF
+Config: config
+Templates: templates
+
+Name: config
+Driver: File
+Filename: /var/cache/debconf/config.dat
+
+Name: templates
+Driver: File
+Mode: 644
+Filename: /var/cache/debconf/templates.dat
+EOF
+export DEBIAN_FRONTEND=noninteractive
+unset DEBCONF_SYSTEMRC
+DPKG_ROOT="$root" pam-auth-update --root "$root" --force --package > "$work/pam-auth-update.log" 2>&1 ||
+  fail "pam-auth-update in the root: $(cat "$work/pam-auth-update.log")"
+snapshot() { (cd "$root" && find . -mindepth 1 ! -path './var/lib/dpkg/*' ! -path './var/cache/debconf/*' ! -path './etc/passwd*' \
   ! -path './etc/group*' ! -path './etc/shadow*' ! -path './etc/gshadow*' ! -path './etc/.pwd.lock' \
   -print | LC_ALL=C sort); }
 before=$(snapshot)
 in_root() { dpkg --root="$root" --force-depends --force-script-chrootless "$@"; }
 in_root -i "$debs/cug-common_${version}_all.deb" "$debs/cugd_${version}_$arch.deb" \
-  "$debs/cug-terminal_${version}_$arch.deb" > "$work/dpkg.log" 2>&1 ||
+  "$debs/cug-terminal_${version}_$arch.deb" "$debs/libpam-cug_${version}_$arch.deb" > "$work/dpkg.log" 2>&1 ||
   fail "dpkg -i: $(cat "$work/dpkg.log")"
-for p in cug-common cugd cug-terminal; do
+for p in cug-common cugd cug-terminal libpam-cug; do
   [ "$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${db:Status-Abbrev}' "$p")" = "ii " ] ||
     fail "$p is not installed: $(cat "$work/dpkg.log")"
 done
@@ -100,6 +128,24 @@ dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Conffiles}\n' cugd | grep -q
 [ "$(stat -c %a "$root/usr/sbin/cugd")" = 755 ] || fail "cugd is not 0755"
 "$root/usr/sbin/cugd" --version | grep -q "^cugd " || fail "the installed cugd does not run"
 echo "ok: installed: _cug ($uid), /var/lib/cug 0700, cugd.service enabled, cugd.conf a conffile"
+
+# libpam-cug: its profile is offered, off until the administrator turns it
+# on; then common-auth and common-session name the module, and the packaged
+# module loads in the real libpam and answers (no cug-tun here: unavailable).
+grep -q pam_cug "$root/etc/pam.d/common-auth" && fail "installing libpam-cug turned the card login on"
+DPKG_ROOT="$root" pam-auth-update --root "$root" --enable cug > "$work/pam-auth-update.log" 2>&1 ||
+  fail "pam-auth-update --enable cug: $(cat "$work/pam-auth-update.log")"
+grep -qP '^auth\toptional\tpam_cug.so no_card=ignore$' "$root/etc/pam.d/common-auth" &&
+  grep -qP '^session\toptional\tpam_cug.so' "$root/etc/pam.d/common-session" &&
+  ! grep -q pam_cug "$root/etc/pam.d/common-session-noninteractive" ||
+  fail "pam-auth-update --enable cug: $(grep -H pam_cug "$root"/etc/pam.d/common-*)"
+mkdir -p "$work/pam.d"
+printf 'auth required %s socket_dir=%s\n' "$root/lib/$multiarch/security/pam_cug.so" "$work/none" > "$work/pam.d/check"
+status=0
+"$CUG_BUILD_DIR/tests/cug-pam-run" "$work/pam.d" check USER-A auth > "$work/pam-run.log" 2>&1 || status=$?
+[ "$status" = 9 ] && grep -q "error: cug: cug-tun is not running" "$work/pam-run.log" ||
+  fail "the packaged pam_cug.so: status $status, $(cat "$work/pam-run.log")"
+echo "ok: libpam-cug's profile is off until pam-auth-update --enable cug; the packaged module loads and answers"
 
 # The installed cug-admin makes a store, as root, in the place the package
 # made: it is _cug's, so cugd (running as _cug) can open it. (_cug must
@@ -230,11 +276,12 @@ echo "ok: the patent's scenario ran from the installed packages in $((SECONDS - 
 
 # Remove, then purge: nothing of cug is left but the user (and dpkg's own
 # records of the packages' absence).
-in_root -r cug-terminal cugd cug-common > "$work/remove.log" 2>&1 || fail "dpkg -r: $(cat "$work/remove.log")"
+in_root -r libpam-cug cug-terminal cugd cug-common > "$work/remove.log" 2>&1 || fail "dpkg -r: $(cat "$work/remove.log")"
+grep -q pam_cug "$root"/etc/pam.d/common-* && fail "removing libpam-cug left pam_cug in $(grep -l pam_cug "$root"/etc/pam.d/common-*)"
 [ -e "$root/etc/cug/cugd.conf" ] || fail "remove took the conffile (only purge may)"
 [ -d "$root/var/lib/cug/store" ] || fail "remove took the store (only purge may)"
-in_root -P cug-terminal cugd cug-common > "$work/purge.log" 2>&1 || fail "dpkg -P: $(cat "$work/purge.log")"
+in_root -P libpam-cug cug-terminal cugd cug-common > "$work/purge.log" 2>&1 || fail "dpkg -P: $(cat "$work/purge.log")"
 left=$(comm -13 <(echo "$before") <(snapshot))
 [ -z "$left" ] || fail "after purge, left in the root: $left"
 grep -q '^_cug:' "$root/etc/passwd" || fail "purge removed the system user (Debian keeps it)"
-echo "ok: remove keeps the conffile and the store; purge leaves only the system user"
+echo "ok: remove keeps the conffile and the store and takes pam_cug out of common-*; purge leaves only the system user"
