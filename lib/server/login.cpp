@@ -208,17 +208,23 @@ LoginStep Login::password_checked(Result<bool> match) {
 
 Result<LoginStep> Login::register_session() {
     const std::int64_t now = config_.clock();
-    store::Session session;
-    session.user = user_;
-    session.id = Bytes(protocol::session_id_size);
-    crypto::random_bytes(session.id);
-    session.login_time = session.last_seen = now;
-    session.expires = now + config_.session_seconds;
-    session.card_serial = card_serial_;
-    session.resume_key = crypto::SecretBuffer::copy_of(keys_->resume.view());
-    session.push_key = crypto::SecretBuffer::copy_of(keys_->push.view());
-    session.udp_key = crypto::SecretBuffer::copy_of(keys_->udp.view());
-    session.control = peer_;
+    Bytes id(protocol::session_id_size);
+    crypto::random_bytes(id);
+    // Made afresh for each run of the transaction's body: a store may run it
+    // again (LMDB after growing its map), and a moved-from session is empty.
+    auto session = [&] {
+        store::Session s;
+        s.user = user_;
+        s.id = id;
+        s.login_time = s.last_seen = now;
+        s.expires = now + config_.session_seconds;
+        s.card_serial = card_serial_;
+        s.resume_key = crypto::SecretBuffer::copy_of(keys_->resume.view());
+        s.push_key = crypto::SecretBuffer::copy_of(keys_->push.view());
+        s.udp_key = crypto::SecretBuffer::copy_of(keys_->udp.view());
+        s.control = peer_;
+        return s;
+    };
     LoginStep step;
     protocol::Bundle bundle;
     // One transaction re-checks what the login decided on: the user is still
@@ -235,7 +241,7 @@ Result<LoginStep> Login::register_session() {
             u.failed_logins = 0;
             CUG_CHECK(t.put_user(u));
         }
-        step.replaced = CUG_TRY(t.register_session(std::move(session)));
+        step.replaced = CUG_TRY(t.register_session(session()));
         auto registered = CUG_TRY(t.find_session(user_));
         bundle = CUG_TRY(build_bundle(t, *registered));
         step.registered = std::move(registered);
