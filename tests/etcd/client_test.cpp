@@ -1,0 +1,209 @@
+// lib/store/etcd against a real etcd cluster (run by tests/etcd/cluster_test.sh,
+// which starts one and names it in CUG_ETCD_ENDPOINTS, CUG_ETCD_CA,
+// CUG_ETCD_CERT and CUG_ETCD_KEY). Every test works under a prefix of its own.
+#include "crypto/random.hpp"
+#include "store/etcd.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+
+using namespace cug;
+using namespace cug::store::etcd;
+
+namespace {
+
+std::string env(const char* name) {
+    const char* v = std::getenv(name);
+    REQUIRE_MESSAGE(v != nullptr, name, " is not set: run tests/etcd/cluster_test.sh");
+    return v;
+}
+
+Config config() {
+    Config c;
+    std::string list = env("CUG_ETCD_ENDPOINTS");
+    for (std::size_t start = 0; start <= list.size();) {
+        const auto comma = list.find(',', start);
+        const auto end = comma == std::string::npos ? list.size() : comma;
+        c.endpoints.push_back(list.substr(start, end - start));
+        start = end + 1;
+    }
+    c.ca = env("CUG_ETCD_CA");
+    c.cert = env("CUG_ETCD_CERT");
+    c.key = env("CUG_ETCD_KEY");
+    return c;
+}
+
+Client client(Config c = config()) {
+    auto cl = Client::open(std::move(c));
+    REQUIRE_MESSAGE(cl.ok(), (cl.ok() ? "" : cl.error().message));
+    return std::move(*cl);
+}
+
+template <typename T>
+T must(Result<T> r) {
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+    return std::move(*r);
+}
+
+// A prefix no other run or test uses.
+Bytes fresh_prefix() {
+    Bytes tag(6);
+    crypto::random_bytes(tag);
+    return to_bytes("/cug-test/" + to_hex(tag) + "/");
+}
+
+Bytes key(const Bytes& prefix, std::string_view name) {
+    Bytes k = prefix;
+    k.insert(k.end(), name.begin(), name.end());
+    return k;
+}
+
+}  // namespace
+
+TEST_CASE("puts in one transaction are read back, by key, by prefix and at a revision") {
+    Client c = client();
+    const Bytes p = fresh_prefix();
+    Bytes binary = key(p, "bin");
+    binary.push_back(0);
+    binary.push_back(0xff);
+    auto put =
+        must(c.txn({}, {Op::put(key(p, "a"), to_bytes("one")), Op::put(binary, Bytes{0, 1, 2}),
+                        Op::put(key(p, "b"), to_bytes("two"))}));
+    CHECK(put.succeeded);
+    CHECK(put.revision > 0);
+
+    auto a = must(c.range(key(p, "a")));
+    REQUIRE(a.kvs.size() == 1);
+    CHECK(as_chars(a.kvs[0].value) == "one");
+    CHECK(a.kvs[0].mod_revision == put.revision);
+    CHECK(a.kvs[0].create_revision == put.revision);
+    CHECK(a.kvs[0].version == 1);
+
+    auto all = must(c.range(p, prefix_end(p)));
+    REQUIRE(all.kvs.size() == 3);  // in key order: a, b, bin\0\xff
+    CHECK(all.kvs[0].key == key(p, "a"));
+    CHECK(all.kvs[1].key == key(p, "b"));
+    CHECK(all.kvs[2].key == binary);
+    CHECK(all.kvs[2].value == Bytes{0, 1, 2});
+
+    auto limited = must(c.range(p, prefix_end(p), 0, 2));
+    CHECK(limited.kvs.size() == 2);
+    CHECK(limited.more);
+    CHECK(limited.count == 3);
+
+    must(c.txn({}, {Op::put(key(p, "a"), to_bytes("uno"))}));
+    auto before = must(c.range(key(p, "a"), {}, put.revision));
+    REQUIRE(before.kvs.size() == 1);
+    CHECK(as_chars(before.kvs[0].value) == "one");  // as it was at that revision
+    CHECK(as_chars(must(c.range(key(p, "a"))).kvs.at(0).value) == "uno");
+    CHECK(must(c.range(key(p, "none"))).kvs.empty());
+
+    must(c.txn({}, {Op::del(p, prefix_end(p))}));
+    CHECK(must(c.range(p, prefix_end(p))).kvs.empty());
+}
+
+TEST_CASE("a transaction that compares revisions commits only on what it read") {
+    Client c = client();
+    const Bytes p = fresh_prefix();
+    const Bytes k = key(p, "counter");
+    // Created only if absent (mod_revision 0).
+    auto create = must(c.txn({{k, Compare::Target::mod_revision, Compare::Result::equal, 0, {}}},
+                             {Op::put(k, to_bytes("1"))}));
+    CHECK(create.succeeded);
+    auto again = must(c.txn({{k, Compare::Target::mod_revision, Compare::Result::equal, 0, {}}},
+                            {Op::put(k, to_bytes("1"))}, {Op::get(k)}));
+    CHECK_FALSE(again.succeeded);
+    REQUIRE(again.ranges.size() == 1);  // the failure branch's read
+    REQUIRE(again.ranges[0].kvs.size() == 1);
+    const std::int64_t read_at = again.ranges[0].kvs[0].mod_revision;
+    CHECK(read_at == create.revision);
+
+    // Two writers read the same revision; the first commits, the second must not.
+    Client other = client();
+    auto first =
+        must(c.txn({{k, Compare::Target::mod_revision, Compare::Result::equal, read_at, {}}},
+                   {Op::put(k, to_bytes("2"))}));
+    CHECK(first.succeeded);
+    auto second =
+        must(other.txn({{k, Compare::Target::mod_revision, Compare::Result::equal, read_at, {}}},
+                       {Op::put(k, to_bytes("2"))}));
+    CHECK_FALSE(second.succeeded);
+    CHECK(as_chars(must(c.range(k)).kvs.at(0).value) == "2");
+    CHECK(must(c.range(k)).kvs.at(0).version == 2);
+
+    auto by_value =
+        must(c.txn({{k, Compare::Target::value, Compare::Result::equal, 0, to_bytes("2")}},
+                   {Op::put(k, to_bytes("3"))}));
+    CHECK(by_value.succeeded);
+    must(c.txn({}, {Op::del(p, prefix_end(p))}));
+}
+
+TEST_CASE("etcd's limits are errors that say so, not half a transaction") {
+    Client c = client();
+    const Bytes p = fresh_prefix();
+    std::vector<Op> many;
+    for (int i = 0; i < 129; ++i)
+        many.push_back(Op::put(key(p, std::to_string(i)), to_bytes("x")));
+    auto too_many = c.txn({}, many);
+    REQUIRE_FALSE(too_many.ok());
+    CHECK(too_many.error().code == Errc::invalid);
+    CHECK_MESSAGE(too_many.error().message.find("too many operations") != std::string::npos,
+                  too_many.error().message);
+    CHECK(must(c.range(p, prefix_end(p))).kvs.empty());
+
+    // Two puts of one key in one transaction are refused by etcd.
+    auto twice =
+        c.txn({}, {Op::put(key(p, "k"), to_bytes("1")), Op::put(key(p, "k"), to_bytes("2"))});
+    REQUIRE_FALSE(twice.ok());
+    CHECK(twice.error().code == Errc::invalid);
+
+    auto big = c.txn({}, {Op::put(key(p, "big"), Bytes(1600 << 10, 'x'))});
+    REQUIRE_FALSE(big.ok());
+    CHECK_MESSAGE(big.error().message.find("too large") != std::string::npos, big.error().message);
+    CHECK(must(c.range(p, prefix_end(p))).kvs.empty());
+}
+
+TEST_CASE("a lease keeps its keys while it is renewed, and takes them when revoked") {
+    Client c = client();
+    const Bytes p = fresh_prefix();
+    const std::int64_t lease = must(c.lease_grant(std::chrono::seconds(30)));
+    must(c.txn({}, {Op::put(key(p, "leader"), to_bytes("cugd-1"), lease)}));
+    auto held = must(c.range(key(p, "leader")));
+    REQUIRE(held.kvs.size() == 1);
+    CHECK(held.kvs[0].lease == lease);
+    const std::int64_t ttl = must(c.lease_keep_alive(lease));
+    CHECK(ttl > 0);
+    CHECK(ttl <= 30);
+    REQUIRE(c.lease_revoke(lease).ok());
+    CHECK(must(c.range(key(p, "leader"))).kvs.empty());
+    auto gone = c.lease_keep_alive(lease);
+    CHECK((!gone.ok() || *gone == 0));
+    auto unknown = c.lease_revoke(lease);
+    REQUIRE_FALSE(unknown.ok());
+    CHECK(unknown.error().code == Errc::not_found);
+}
+
+TEST_CASE("an endpoint that cannot be reached is passed over; none reachable is unavailable") {
+    Config cf = config();
+    cf.endpoints.insert(cf.endpoints.begin(), "https://127.0.0.1:1");
+    cf.timeout = std::chrono::milliseconds(2000);
+    Client c = client(cf);
+    const Bytes p = fresh_prefix();
+    must(c.txn({}, {Op::put(key(p, "x"), to_bytes("y"))}));
+    CHECK(c.endpoint() != "https://127.0.0.1:1");
+    must(c.txn({}, {Op::del(p, prefix_end(p))}));
+
+    Config none = config();
+    none.endpoints = {"https://127.0.0.1:1", "https://127.0.0.1:2"};
+    Client d = client(none);
+    auto r = d.range(p);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == Errc::unavailable);
+
+    // A certificate the members do not trust is refused by TLS.
+    Config stranger = config();
+    stranger.cert = stranger.ca;  // not a client certificate of theirs, and no key for it
+    Client e = client(stranger);
+    CHECK_FALSE(e.range(p).ok());
+}
