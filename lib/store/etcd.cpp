@@ -1,6 +1,7 @@
 #include "store/etcd.hpp"
 
-#include <curl/curl.h>
+#include "store/etcd_curl.hpp"
+
 #include <openssl/evp.h>
 
 #include <mutex>
@@ -168,6 +169,79 @@ std::optional<Error> parse_error(std::string_view body, long http_status) {
     return make_error(errc, "etcd: {}", message);
 }
 
+curl_slist* setup(CURL* c, const Config& cf) {
+    curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+    // A member cut off from the leader refuses rather than serving what it
+    // cannot vouch for (and a watch on it is cancelled instead of hanging):
+    // the request moves on to the next endpoint.
+    headers = curl_slist_append(headers, "Grpc-Metadata-hasleader: true");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(cf.timeout.count()));
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(c, CURLOPT_CAINFO, cf.ca.c_str());
+    curl_easy_setopt(c, CURLOPT_SSLCERT, cf.cert.c_str());
+    curl_easy_setopt(c, CURLOPT_SSLKEY, cf.key.c_str());
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");  // never through an HTTP proxy of the environment
+    return headers;
+}
+
+void init_curl() {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+Result<WatchBatch> parse_watch(std::string_view line) {
+    return parsed<WatchBatch>(line, "watch", [](const json& j) {
+        WatchBatch out;
+        if (const auto e = j.find("error"); e != j.end()) {
+            std::string message = "the watch broke";
+            if (e->is_object())
+                if (const auto m = e->find("message"); m != e->end() && m->is_string())
+                    message = m->get<std::string>();
+            for (char& c : message)
+                if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+            if (message.size() > 200) message.resize(200);
+            out.error = make_error(Errc::unavailable, "etcd: {}", message);
+            return out;
+        }
+        const auto r = j.find("result");
+        if (r == j.end() || !r->is_object()) throw std::invalid_argument("no result");
+        if (const auto h = r->find("header"); h != r->end()) {
+            if (!h->is_object()) throw std::invalid_argument("header is not an object");
+            out.revision = number(*h, "revision");
+        }
+        out.created = flag(*r, "created");
+        out.canceled = flag(*r, "canceled");
+        out.compact_revision = number(*r, "compact_revision");
+        if (const auto evs = r->find("events"); evs != r->end()) {
+            if (!evs->is_array()) throw std::invalid_argument("events is not an array");
+            for (const json& ev : *evs) {
+                if (!ev.is_object()) throw std::invalid_argument("an event is not an object");
+                WatchEvent w;
+                if (const auto t = ev.find("type"); t != ev.end()) {
+                    if (*t == "DELETE")
+                        w.deleted = true;
+                    else if (*t != "PUT")
+                        throw std::invalid_argument("an event of an unknown type");
+                }
+                const auto kv = ev.find("kv");
+                if (kv == ev.end() || !kv->is_object()) throw std::invalid_argument("no kv");
+                w.kv = {bytes(*kv, "key"),
+                        bytes(*kv, "value"),
+                        number(*kv, "create_revision"),
+                        number(*kv, "mod_revision"),
+                        number(*kv, "version"),
+                        number(*kv, "lease")};
+                out.events.push_back(std::move(w));
+            }
+        }
+        return out;
+    });
+}
+
 }  // namespace detail
 
 // --- requests ---
@@ -224,11 +298,6 @@ std::size_t collect(char* data, std::size_t size, std::size_t n, void* out) {
     if (body->size() + size * n > (std::size_t{64} << 20)) return 0;
     body->append(data, size * n);
     return size * n;
-}
-
-void init_curl() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
 }  // namespace
@@ -332,31 +401,15 @@ Client::~Client() = default;
 
 Result<Client> Client::open(Config config) {
     if (config.endpoints.empty()) return make_error(Errc::usage, "no etcd endpoints");
-    init_curl();
+    detail::init_curl();
     auto impl = std::make_unique<Impl>();
     impl->config = std::move(config);
     impl->curl = curl_easy_init();
     if (!impl->curl) return make_error(Errc::internal, "libcurl could not start");
-    impl->headers = curl_slist_append(nullptr, "Content-Type: application/json");
-    // A member cut off from the leader refuses rather than serving what it
-    // cannot vouch for (and a watch on it is cancelled instead of hanging):
-    // the request moves on to the next endpoint.
-    impl->headers = curl_slist_append(impl->headers, "Grpc-Metadata-hasleader: true");
-    CURL* c = impl->curl;
-    const Config& cf = impl->config;
-    const long timeout = static_cast<long>(cf.timeout.count());
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, impl->headers);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(c, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
-    curl_easy_setopt(c, CURLOPT_CAINFO, cf.ca.c_str());
-    curl_easy_setopt(c, CURLOPT_SSLCERT, cf.cert.c_str());
-    curl_easy_setopt(c, CURLOPT_SSLKEY, cf.key.c_str());
-    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");  // never through an HTTP proxy of the environment
+    impl->headers = detail::setup(impl->curl, impl->config);
+    curl_easy_setopt(impl->curl, CURLOPT_WRITEFUNCTION, collect);
+    const long timeout = static_cast<long>(impl->config.timeout.count());
+    curl_easy_setopt(impl->curl, CURLOPT_TIMEOUT_MS, timeout);
     return Client(std::move(impl));
 }
 
@@ -386,6 +439,12 @@ Result<TxnResult> Client::txn(const std::vector<Compare>& compare, const std::ve
     for (const auto& x : failure)
         f.push_back(op_json(x));
     return detail::parse_txn(CUG_TRY(impl_->post("/v3/kv/txn", request)));
+}
+
+Result<void> Client::compact(std::int64_t revision) {
+    CUG_TRY(impl_->post("/v3/kv/compaction",
+                        json{{"revision", std::to_string(revision)}, {"physical", true}}));
+    return ok();
 }
 
 Result<std::int64_t> Client::lease_grant(std::chrono::seconds ttl) {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,10 @@ class Client {
     Result<TxnResult> txn(const std::vector<Compare>& compare, const std::vector<Op>& success,
                           const std::vector<Op>& failure = {});
 
+    // Forgets the history before `revision` (what a long-running store needs
+    // now and then); a watch or read from before it is then told so.
+    Result<void> compact(std::int64_t revision);
+
     // A lease of `ttl` seconds; keep_alive renews it and says the TTL left
     // (0: it has expired, and its keys are gone).
     Result<std::int64_t> lease_grant(std::chrono::seconds ttl);
@@ -104,9 +109,50 @@ class Client {
     std::unique_ptr<Impl> impl_;
 };
 
+struct WatchEvent {
+    bool deleted = false;  // else a put
+    KeyValue kv;           // a delete's has the key and its mod_revision only
+};
+
+// What a watch says at once: the events of one revision or more, or that it
+// was created, or that it ended (canceled: with compact_revision set, the
+// revision asked for has been compacted away, so the watcher must read the
+// keys again and watch from a newer one).
+struct WatchBatch {
+    std::int64_t revision = 0;
+    bool created = false, canceled = false;
+    std::int64_t compact_revision = 0;
+    std::vector<WatchEvent> events;
+    std::optional<Error> error;  // the stream broke (it is started again)
+};
+
+// A watch of [key, range_end) from start_revision on, on a thread of its own
+// and an HTTPS connection of its own (the gateway cancels a watch only by
+// its connection closing). When the connection breaks it is made again to
+// the next endpoint, from the revision after the last one delivered, so no
+// event is lost or repeated; a compacted start is reported and ends it.
+// fd() is readable while batches wait in take(); for an event loop.
+class Watch {
+  public:
+    static Result<Watch> start(Config config, Bytes key, Bytes range_end,
+                               std::int64_t start_revision);
+    Watch(Watch&&) noexcept;
+    Watch& operator=(Watch&&) noexcept;
+    ~Watch();  // closes the connection and joins the thread
+
+    int fd() const;
+    std::vector<WatchBatch> take();
+
+  private:
+    struct Impl;
+    explicit Watch(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
 // The gateway's JSON, parsed (exposed for the fuzz target): responses of
-// /v3/kv/range and /v3/kv/txn, and its error bodies.
+// /v3/kv/range and /v3/kv/txn, its error bodies, and one line of a watch.
 namespace detail {
+Result<WatchBatch> parse_watch(std::string_view line);
 Result<Range> parse_range(std::string_view body);
 Result<TxnResult> parse_txn(std::string_view body);
 // {"error": ..., "code": N, "message": ...}: the error, or none when the body

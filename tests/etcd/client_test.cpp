@@ -6,7 +6,10 @@
 
 #include <doctest/doctest.h>
 
+#include <poll.h>
+
 #include <cstdlib>
+#include <functional>
 
 using namespace cug;
 using namespace cug::store::etcd;
@@ -206,4 +209,84 @@ TEST_CASE("an endpoint that cannot be reached is passed over; none reachable is 
     stranger.cert = stranger.ca;  // not a client certificate of theirs, and no key for it
     Client e = client(stranger);
     CHECK_FALSE(e.range(p).ok());
+}
+
+namespace {
+
+// Batches of the watch until `enough` says so, waiting on its fd (at most a
+// minute: a slow day, not a fixed wait). Batches that report a broken
+// stream (it is made again by itself) are kept apart.
+std::vector<WatchBatch> watch_until(
+    Watch& w, const std::function<bool(const std::vector<WatchBatch>&)>& enough,
+    std::vector<Error>* breaks = nullptr) {
+    std::vector<WatchBatch> got;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    while (!enough(got) && std::chrono::steady_clock::now() < deadline) {
+        pollfd p{w.fd(), POLLIN, 0};
+        ::poll(&p, 1, 1000);
+        for (auto& b : w.take()) {
+            if (b.error) {
+                if (breaks) breaks->push_back(*b.error);
+                continue;
+            }
+            got.push_back(std::move(b));
+        }
+    }
+    return got;
+}
+
+std::vector<WatchEvent> events_of(const std::vector<WatchBatch>& batches) {
+    std::vector<WatchEvent> out;
+    for (const auto& b : batches)
+        for (const auto& e : b.events)
+            out.push_back(e);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("a watch delivers every put and delete under its prefix, in order, and nothing else") {
+    Client c = client();
+    const Bytes p = fresh_prefix();
+    const std::int64_t before =
+        must(c.txn({}, {Op::put(key(p, "before"), to_bytes("0"))})).revision;
+    auto w = must(Watch::start(config(), p, prefix_end(p), before + 1));
+    must(c.txn({}, {Op::put(key(p, "a"), to_bytes("1"))}));
+    must(c.txn({}, {Op::put(to_bytes("/cug-test/elsewhere"), to_bytes("x"))}));
+    must(c.txn({}, {Op::put(key(p, "b"), to_bytes("2")), Op::del(key(p, "before"))}));
+    const std::int64_t last = must(c.txn({}, {Op::del(key(p, "a"))})).revision;
+    std::vector<Error> breaks;
+    auto got = watch_until(
+        w, [](const auto& b) { return events_of(b).size() >= 4; }, &breaks);
+    for (const auto& e : breaks)
+        MESSAGE("the watch broke and was made again: ", e.message);
+    REQUIRE(!got.empty());
+    CHECK(got.front().created);
+    const auto ev = events_of(got);
+    REQUIRE(ev.size() == 4);
+    CHECK((!ev[0].deleted && ev[0].kv.key == key(p, "a") && as_chars(ev[0].kv.value) == "1"));
+    CHECK((!ev[1].deleted && ev[1].kv.key == key(p, "b")));
+    CHECK((ev[2].deleted && ev[2].kv.key == key(p, "before")));
+    CHECK((ev[3].deleted && ev[3].kv.key == key(p, "a")));
+    CHECK(ev[3].kv.mod_revision == last);
+    CHECK(ev[1].kv.mod_revision == ev[2].kv.mod_revision);  // one transaction, one revision
+    must(c.txn({}, {Op::del(p, prefix_end(p))}));
+}
+
+TEST_CASE("a watch from a revision compacted away says so, and ends") {
+    Client c = client();
+    const Bytes p = fresh_prefix();
+    const std::int64_t first = must(c.txn({}, {Op::put(key(p, "x"), to_bytes("1"))})).revision;
+    const std::int64_t second = must(c.txn({}, {Op::put(key(p, "x"), to_bytes("2"))})).revision;
+    REQUIRE(c.compact(second).ok());
+    auto old = c.range(key(p, "x"), {}, first);
+    REQUIRE_FALSE(old.ok());
+    CHECK(old.error().code == Errc::temporary);
+    auto w = must(Watch::start(config(), p, prefix_end(p), first));
+    auto got = watch_until(w, [](const auto& b) { return !b.empty() && b.back().canceled; });
+    REQUIRE(!got.empty());
+    CHECK(got.back().canceled);
+    CHECK(got.back().compact_revision >= second);
+    CHECK(events_of(got).empty());
+    must(c.txn({}, {Op::del(p, prefix_end(p))}));
 }

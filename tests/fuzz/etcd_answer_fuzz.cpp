@@ -1,5 +1,5 @@
-// The etcd gateway's answers (lib/store/etcd): ranges, transactions and
-// error bodies, for any bytes.
+// The etcd gateway's answers (lib/store/etcd): ranges, transactions, error
+// bodies and watch lines, for any bytes.
 #include "store/etcd.hpp"
 
 #include <cstdint>
@@ -10,6 +10,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     if (auto r = detail::parse_range(text); !r && r.error().message.empty()) __builtin_trap();
     if (auto t = detail::parse_txn(text); !t && t.error().message.empty()) __builtin_trap();
+    if (auto w = detail::parse_watch(text); !w && w.error().message.empty()) __builtin_trap();
     if (auto e = detail::parse_error(text, 400)) {
         if (e->message.empty() || e->message.size() > 220 ||
             e->message.find('\n') != std::string::npos)

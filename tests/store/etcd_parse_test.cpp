@@ -87,3 +87,30 @@ TEST_CASE("the gateway's answers: ranges, transactions, errors") {
     CHECK(detail::parse_error("<html>", 502)->message == "etcd: HTTP status 502");
     CHECK_FALSE(detail::parse_error(R"({"header":{}})", 200));
 }
+
+TEST_CASE("a watch's lines: events, creation, cancellation, a broken stream") {
+    auto w = detail::parse_watch(
+        R"({"result":{"header":{"revision":"10"},"events":[{"kv":{"key":"Zm9v","mod_revision":"9",)"
+        R"("value":"YmFy"}},{"type":"DELETE","kv":{"key":"Zm9v","mod_revision":"10"}}]}})");
+    REQUIRE(w.ok());
+    CHECK(w->revision == 10);
+    REQUIRE(w->events.size() == 2);
+    CHECK_FALSE(w->events[0].deleted);
+    CHECK(as_chars(w->events[0].kv.value) == "bar");
+    CHECK(w->events[1].deleted);
+    CHECK(w->events[1].kv.mod_revision == 10);
+    CHECK(detail::parse_watch(R"({"result":{"header":{"revision":"4"},"created":true}})")->created);
+    auto c = detail::parse_watch(R"({"result":{"canceled":true,"compact_revision":"8"}})");
+    REQUIRE(c.ok());
+    CHECK(c->canceled);
+    CHECK(c->compact_revision == 8);
+    auto broken =
+        detail::parse_watch(R"({"error":{"grpc_code":14,"http_code":503,"message":"no leader"}})");
+    REQUIRE(broken.ok());
+    REQUIRE(broken->error);
+    CHECK(broken->error->message == "etcd: no leader");
+    for (const char* bad :
+         {"", R"({"result":1})", R"({"result":{"events":[{"type":"MOVE","kv":{}}]}})",
+          R"({"result":{"events":[{}]}})", R"({"result":{"events":{}}})"})
+        CHECK_MESSAGE(!detail::parse_watch(bad).ok(), bad);
+}
