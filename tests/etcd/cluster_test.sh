@@ -37,6 +37,15 @@ etcd_client_tests() {
 etcd_client_tests "every member up"
 pass "the store's etcd client: ranges, revisions, compare-and-swap, limits, leases, failover"
 
+# A watch on member 3 when member 3 is killed: it goes on at member 1.
+ip netns exec "$NET_SERVER" env CUG_ETCD_ENDPOINTS="https://127.0.0.1:$(etcd_client_port 3),https://127.0.0.1:$(etcd_client_port 1)" \
+  CUG_ETCD_CA="$ETCD_CA" CUG_ETCD_CERT="$ETCD_CERT" CUG_ETCD_KEY="$ETCD_KEY" CUG_ETCD_VICTIM_PID="${ETCD_PIDS[3]}" \
+  "$CUG_ETCD_TEST" -tc="*member dies*" > "$WORK/victim.log" 2>&1 || fail "test-etcd (a watch's member killed): $(tail -n 40 "$WORK/victim.log")"
+wait "${ETCD_PIDS[3]}" 2>/dev/null || true
+etcd_start_member 3
+etcd_wait_healthy
+pass "a watch whose member was killed went on at the next, nothing lost or repeated"
+
 leader=$(etcd_wait_leader)
 etcd_kill "$leader"
 wait "${ETCD_PIDS[$leader]}" 2>/dev/null || true
