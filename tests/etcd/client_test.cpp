@@ -3,6 +3,7 @@
 // CUG_ETCD_CERT and CUG_ETCD_KEY). Every test works under a prefix of its own.
 #include "crypto/random.hpp"
 #include "store/etcd.hpp"
+#include "store/etcd_txn.hpp"
 
 #include <doctest/doctest.h>
 
@@ -11,6 +12,8 @@
 
 #include <cstdlib>
 #include <functional>
+#include <set>
+#include <thread>
 
 using namespace cug;
 using namespace cug::store::etcd;
@@ -330,4 +333,120 @@ TEST_CASE("a watch whose member dies goes on at the next, with no event lost or 
     for (int i = 1; i <= 5; ++i)
         CHECK(ev[i - 1].kv.key == key(p, std::to_string(i)));
     must(c.txn({}, {Op::del(p, prefix_end(p))}));
+}
+
+// --- store transactions on etcd (lib/store/etcd_txn) ---
+
+namespace {
+
+std::uint64_t read_u64(const std::optional<Bytes>& v) {
+    return v ? std::stoull(std::string(as_chars(*v))) : 0;
+}
+
+}  // namespace
+
+TEST_CASE("a store transaction sees its own writes, and commits all or nothing") {
+    Client c = client();
+    const Bytes root = fresh_prefix();
+    REQUIRE(write(c, root, [](Transaction& t) -> Result<void> {
+                t.put(as_bytes("users/a"), as_bytes("1"));
+                t.put(as_bytes("users/c"), as_bytes("3"));
+                t.put(as_bytes("groups/x"), as_bytes("g"));
+                return ok();
+            }).ok());
+    std::uint64_t generation = 0;
+    REQUIRE(write(c, root, [&](Transaction& t) -> Result<void> {
+                generation = t.generation();
+                t.put(as_bytes("users/b"), as_bytes("2"));
+                t.del(as_bytes("users/c"));
+                auto users = CUG_TRY(t.scan(as_bytes("users/")));
+                REQUIRE(users.size() == 2);  // a, b: the put seen, the delete too
+                CHECK(users[0].first == to_bytes("users/a"));
+                CHECK(users[1].first == to_bytes("users/b"));
+                auto newest = CUG_TRY(t.scan(as_bytes("users/"), true, 1));
+                REQUIRE(newest.size() == 1);
+                CHECK(newest[0].first == to_bytes("users/b"));
+                const std::optional<Bytes> c_gone = CUG_TRY(t.get(as_bytes("users/c")));
+                CHECK_FALSE(c_gone.has_value());
+                const std::optional<Bytes> b = CUG_TRY(t.get(as_bytes("users/b")));
+                REQUIRE(b.has_value());
+                CHECK(as_chars(*b) == "2");
+                return ok();
+            }).ok());
+    CHECK(generation == 1);
+
+    // A body that fails commits nothing, however much it wrote.
+    auto failed = write(c, root, [](Transaction& t) -> Result<void> {
+        t.put(as_bytes("users/z"), as_bytes("26"));
+        return make_error(Errc::not_found, "no such group");
+    });
+    REQUIRE_FALSE(failed.ok());
+    CHECK(failed.error().message == "no such group");
+    // More keys than one etcd transaction takes: refused whole.
+    auto big = write(c, root, [](Transaction& t) -> Result<void> {
+        for (int i = 0; i < 128; ++i)
+            t.put(to_bytes(fmt::format("n/{}", i)), as_bytes("x"));
+        return ok();
+    });
+    REQUIRE_FALSE(big.ok());
+    CHECK(big.error().code == Errc::invalid);
+    REQUIRE(read(c, root, [](Transaction& t) -> Result<void> {
+                CHECK(t.generation() == 2);
+                const std::optional<Bytes> z = CUG_TRY(t.get(as_bytes("users/z")));
+                CHECK_FALSE(z.has_value());
+                CHECK(CUG_TRY(t.scan(as_bytes("n/"))).empty());
+                CHECK(CUG_TRY(t.scan(as_bytes("users/"))).size() == 2);
+                return ok();
+            }).ok());
+    must(c.txn({}, {Op::del(root, prefix_end(root))}));
+}
+
+TEST_CASE("writers on several clients at once never hand out a number twice") {
+    const Bytes root = fresh_prefix();
+    constexpr int writers = 4, each = 15;
+    std::vector<std::vector<std::uint64_t>> taken(writers);
+    std::vector<std::string> errors(writers);
+    std::vector<std::thread> threads;
+    for (int w = 0; w < writers; ++w)
+        threads.emplace_back([&, w] {
+            auto cl = Client::open(config());
+            if (!cl) {
+                errors[w] = cl.error().message;
+                return;
+            }
+            for (int i = 0; i < each; ++i) {
+                std::uint64_t mine = 0;
+                auto r = write(
+                    *cl, root,
+                    [&](Transaction& t) -> Result<void> {
+                        const std::optional<Bytes> v = CUG_TRY(t.get(as_bytes("counters/key_id")));
+                        mine = read_u64(v);
+                        t.put(as_bytes("counters/key_id"), as_bytes(std::to_string(mine + 1)));
+                        return ok();
+                    },
+                    64);
+                if (!r) {
+                    errors[w] = r.error().message;
+                    return;
+                }
+                taken[w].push_back(mine);
+            }
+        });
+    for (auto& t : threads)
+        t.join();
+    for (const auto& e : errors)
+        CHECK_MESSAGE(e.empty(), e);
+    std::set<std::uint64_t> all;
+    for (const auto& v : taken)
+        for (auto n : v)
+            CHECK_MESSAGE(all.insert(n).second, "handed out twice: ", n);
+    CHECK(all.size() == writers * each);
+    Client c = client();
+    REQUIRE(read(c, root, [&](Transaction& t) -> Result<void> {
+                const std::optional<Bytes> v = CUG_TRY(t.get(as_bytes("counters/key_id")));
+                CHECK(read_u64(v) == writers * each);
+                CHECK(t.generation() == writers * each);
+                return ok();
+            }).ok());
+    must(c.txn({}, {Op::del(root, prefix_end(root))}));
 }
