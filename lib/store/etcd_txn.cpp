@@ -2,6 +2,7 @@
 
 #include "crypto/random.hpp"
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -142,7 +143,8 @@ Result<void> write(Client& client, ByteView root,
     Transaction t(client, root);
     for (int attempt = 0; attempt < attempts; ++attempt) {
         if (attempt > 0)  // someone else committed first: again, a little later
-            std::this_thread::sleep_for(std::chrono::milliseconds(jitter() % (5u << attempt)));
+            std::this_thread::sleep_for(
+                std::chrono::milliseconds(jitter() % (5u << std::min(attempt, 8))));
         CUG_CHECK(t.begin());
         CUG_CHECK(body(t));
         if (t.writes_.size() > max_writes)
