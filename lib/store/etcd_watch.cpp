@@ -30,6 +30,8 @@ struct Watch::Impl {
     std::mutex mutex;
     std::vector<WatchBatch> ready;
     std::string partial;  // the stream's bytes after its last newline
+    std::chrono::steady_clock::time_point last_heard;
+    static constexpr std::chrono::seconds quiet_limit{5};
     std::thread thread;
 
     ~Impl() {
@@ -50,6 +52,7 @@ struct Watch::Impl {
     // The stream's bytes: whole lines are parsed and delivered. Returns
     // false to end the transfer (a line that is not etcd's, or the end).
     bool feed(std::string_view data) {
+        last_heard = std::chrono::steady_clock::now();
         partial.append(data);
         if (partial.size() > (std::size_t{64} << 20)) return false;
         std::size_t start = 0;
@@ -92,6 +95,35 @@ struct Watch::Impl {
         return !canceled;
     }
 
+    // One small read of the watched key at the stream's member, within 2 s.
+    bool member_answers() {
+        CURL* c = curl_easy_init();
+        if (!c) return false;
+        curl_slist* headers = detail::setup(c, config);
+        const std::string body =
+            nlohmann::json{{"key", detail::base64(key)}, {"limit", "1"}}.dump();
+        const std::string url = config.endpoints[current] + "/v3/kv/range";
+        std::string answer;
+        curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+        curl_easy_setopt(
+            c, CURLOPT_WRITEFUNCTION, +[](char* d, std::size_t size, std::size_t n, void* out) {
+                auto* a = static_cast<std::string*>(out);
+                if (a->size() > 65536) return std::size_t{0};
+                a->append(d, size * n);
+                return size * n;
+            });
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
+        const CURLcode rc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(c);
+        curl_slist_free_all(headers);
+        return rc == CURLE_OK && status == 200;
+    }
+
     static std::size_t on_data(char* data, std::size_t size, std::size_t n, void* self) {
         return static_cast<Impl*>(self)->feed(std::string_view(data, size * n)) ? size * n : 0;
     }
@@ -117,11 +149,22 @@ struct Watch::Impl {
         partial.clear();
         curl_multi_add_handle(multi, c);
         int running = 1;
+        last_heard = std::chrono::steady_clock::now();
+        std::string why;
         while (running && !stop) {
             if (curl_multi_perform(multi, &running) != CURLM_OK) break;
             if (running) curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+            // A member that is alive but stopped keeps the stream open and
+            // silent (TCP keepalives are answered by its kernel): after a
+            // quiet spell, it must answer a read, or the stream goes.
+            if (running && !stop && std::chrono::steady_clock::now() - last_heard > quiet_limit) {
+                if (!member_answers()) {
+                    why = "the member stopped answering";
+                    break;
+                }
+                last_heard = std::chrono::steady_clock::now();
+            }
         }
-        std::string why;
         int queued = 0;
         while (CURLMsg* m = curl_multi_info_read(multi, &queued))
             if (m->msg == CURLMSG_DONE && m->data.result != CURLE_OK &&

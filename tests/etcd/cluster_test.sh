@@ -46,6 +46,16 @@ etcd_start_member 3
 etcd_wait_healthy
 pass "a watch whose member was killed went on at the next, nothing lost or repeated"
 
+# A watch on member 2 when member 2 is stopped (SIGSTOP: its connections stay
+# open and silent): it notices and goes on at member 1.
+ip netns exec "$NET_SERVER" env CUG_ETCD_ENDPOINTS="https://127.0.0.1:$(etcd_client_port 2),https://127.0.0.1:$(etcd_client_port 1)" \
+  CUG_ETCD_CA="$ETCD_CA" CUG_ETCD_CERT="$ETCD_CERT" CUG_ETCD_KEY="$ETCD_KEY" CUG_ETCD_STOP_PID="${ETCD_PIDS[2]}" \
+  "$CUG_ETCD_TEST" -tc="*member is stopped*" > "$WORK/stopped.log" 2>&1 ||
+  { etcd_kill 2 CONT; fail "test-etcd (a watch's member stopped): $(tail -n 40 "$WORK/stopped.log")"; }
+etcd_kill 2 CONT
+etcd_wait_healthy
+pass "a watch whose member was stopped went on at the next, nothing lost or repeated"
+
 leader=$(etcd_wait_leader)
 etcd_kill "$leader"
 wait "${ETCD_PIDS[$leader]}" 2>/dev/null || true
