@@ -89,6 +89,13 @@ Range range_of(const json& r) {
     return out;
 }
 
+// etcd's words in one of our error lines: one line, at most 200 bytes.
+void one_line(std::string& message) {
+    for (char& c : message)
+        if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    if (message.size() > 200) message.resize(200);
+}
+
 template <typename T, typename F>
 Result<T> parsed(std::string_view body, const char* what, F&& f) {
     json j = json::parse(body, nullptr, false);
@@ -139,9 +146,7 @@ std::optional<Error> parse_error(std::string_view body, long http_status) {
     }
     if (http_status == 200 && code < 0) return std::nullopt;
     if (message.empty()) message = fmt::format("HTTP status {}", http_status);
-    for (char& c : message)
-        if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-    if (message.size() > 200) message.resize(200);
+    one_line(message);
     // gRPC status codes (the gateway passes etcd's on).
     Errc errc = Errc::protocol;
     switch (code) {
@@ -201,9 +206,7 @@ Result<WatchBatch> parse_watch(std::string_view line) {
             if (e->is_object())
                 if (const auto m = e->find("message"); m != e->end() && m->is_string())
                     message = m->get<std::string>();
-            for (char& c : message)
-                if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-            if (message.size() > 200) message.resize(200);
+            one_line(message);
             out.error = make_error(Errc::unavailable, "etcd: {}", message);
             return out;
         }

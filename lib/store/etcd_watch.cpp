@@ -97,31 +97,11 @@ struct Watch::Impl {
 
     // One small read of the watched key at the stream's member, within 2 s.
     bool member_answers() {
-        CURL* c = curl_easy_init();
-        if (!c) return false;
-        curl_slist* headers = detail::setup(c, config);
-        const std::string body =
-            nlohmann::json{{"key", detail::base64(key)}, {"limit", "1"}}.dump();
-        const std::string url = config.endpoints[current] + "/v3/kv/range";
-        std::string answer;
-        curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-        curl_easy_setopt(
-            c, CURLOPT_WRITEFUNCTION, +[](char* d, std::size_t size, std::size_t n, void* out) {
-                auto* a = static_cast<std::string*>(out);
-                if (a->size() > 65536) return std::size_t{0};
-                a->append(d, size * n);
-                return size * n;
-            });
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
-        const CURLcode rc = curl_easy_perform(c);
-        long status = 0;
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(c);
-        curl_slist_free_all(headers);
-        return rc == CURLE_OK && status == 200;
+        Config one = config;
+        one.endpoints = {config.endpoints[current]};
+        one.timeout = std::chrono::seconds(2);
+        auto client = Client::open(std::move(one));
+        return client && client->range(key, {}, 0, 1).ok();
     }
 
     static std::size_t on_data(char* data, std::size_t size, std::size_t n, void* self) {

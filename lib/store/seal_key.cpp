@@ -1,5 +1,6 @@
 #include "store/seal_key.hpp"
 
+#include "core/guarded_file.hpp"
 #include "crypto/aead.hpp"
 #include "crypto/hash.hpp"
 #include "crypto/random.hpp"
@@ -54,33 +55,11 @@ Result<SealKey> SealKey::parse(std::string_view text) {
 }
 
 Result<SealKey> SealKey::load(const std::filesystem::path& file) {
-    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-    if (fd < 0)
-        return make_error(errno == ENOENT ? Errc::no_input : Errc::io, "{}: {}", file.string(),
-                          std::strerror(errno));
-    struct stat st {};
-    char buf[128];
-    ssize_t n = -1;
-    std::optional<Error> problem;
-    if (fstat(fd, &st) != 0)
-        problem = make_error(Errc::io, "{}: {}", file.string(), std::strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        problem = make_error(Errc::invalid, "{} is not a regular file", file.string());
-    else if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 077))
-        problem = make_error(Errc::permission,
-                             "{} must belong to root or to this user and be readable by nobody "
-                             "else (it is owned by uid {}, mode {:04o})",
-                             file.string(), st.st_uid, st.st_mode & 07777);
-    else {
-        do {
-            n = ::read(fd, buf, sizeof buf);
-        } while (n < 0 && errno == EINTR);
-        if (n < 0) problem = make_error(Errc::io, "{}: {}", file.string(), std::strerror(errno));
-    }
-    ::close(fd);
-    if (problem) return std::move(*problem);
-    auto key = parse(std::string_view(buf, static_cast<std::size_t>(n)));
-    explicit_bzero(buf, sizeof buf);
+    std::string text = CUG_TRY(read_guarded_file(
+        file, {true, 077, 128, "belong to root or to this user and be readable by nobody else",
+               Errc::no_input}));
+    auto key = parse(text);
+    explicit_bzero(text.data(), text.size());
     if (!key) return make_error(key.error().code, "{}: {}", file.string(), key.error().message);
     return key;
 }

@@ -1,5 +1,6 @@
 #include "terminal/pam_config.hpp"
 
+#include "core/guarded_file.hpp"
 #include "dataplane/tun.hpp"
 #include "store/names.hpp"
 #include "wire/text.hpp"
@@ -84,46 +85,9 @@ Result<UserMap> parse_user_map(std::string_view text) {
 }
 
 Result<UserMap> load_user_map(const std::filesystem::path& file) {
-    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-    if (fd < 0)
-        return make_error(errno == ENOENT ? Errc::not_found : Errc::io, "{}: {}", file.string(),
-                          std::strerror(errno));
-    struct stat st {};
-    std::string text;
-    std::optional<Error> problem;
-    if (fstat(fd, &st) != 0) {
-        problem = make_error(Errc::io, "{}: {}", file.string(), std::strerror(errno));
-    } else if (!S_ISREG(st.st_mode)) {
-        problem = make_error(Errc::invalid, "{} is not a regular file", file.string());
-    } else if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-        problem = make_error(Errc::permission,
-                             "{} must be owned by root and writable by nobody else (it is "
-                             "owned by uid {}, mode {:04o})",
-                             file.string(), st.st_uid, st.st_mode & 07777);
-    } else if (static_cast<std::uint64_t>(st.st_size) > max_user_map_bytes) {
-        problem = make_error(Errc::invalid, "{} is larger than {} bytes", file.string(),
-                             max_user_map_bytes);
-    } else {
-        text.resize(static_cast<std::size_t>(st.st_size) + 1);
-        std::size_t got = 0;
-        for (;;) {
-            const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) {
-                problem = make_error(Errc::io, "{}: {}", file.string(), std::strerror(errno));
-                break;
-            }
-            if (n == 0) break;
-            got += static_cast<std::size_t>(n);
-            if (got == text.size()) {  // it grew while being read
-                problem = make_error(Errc::temporary, "{} changed while being read", file.string());
-                break;
-            }
-        }
-        text.resize(got);
-    }
-    ::close(fd);
-    if (problem) return std::move(*problem);
+    const std::string text =
+        CUG_TRY(read_guarded_file(file, {false, S_IWGRP | S_IWOTH, max_user_map_bytes,
+                                         "be owned by root and writable by nobody else"}));
     auto map = parse_user_map(text);
     if (!map) return make_error(map.error().code, "{}: {}", file.string(), map.error().message);
     return map;
